@@ -190,3 +190,29 @@ TEST_CASE("scope: a cancelled joiner cancels the scope and still waits for its c
   CHECK(is_cancelled(outcome));
   CHECK_FALSE(join_returned_before_child_ended);
 }
+
+TEST_CASE("scope: destroyed inside a running coroutine, it drives the scheduler re-entrantly") {
+  manual_scheduler sched;
+  event never;
+  std::error_code outcome;
+  int ended = 0, yields = 0;
+  auto yielder = [](int* count) -> task<void> {
+    for (int i = 0; i < 3; ++i) {
+      co_await yield();
+      ++*count;
+    }
+  };
+  auto owner = [](scheduler* s, event* n, std::error_code* o, int* e) -> task<void> {
+    co_await yield();
+    scope inner(*s);
+    inner.spawn(wait_on(n, o, e));
+  };  // inner's destructor runs here, while the outer run_ready() is resuming this coroutine
+  scope outer(sched);
+  outer.spawn(owner(&sched, &never, &outcome, &ended));
+  outer.spawn(yielder(&yields));
+  outer.spawn(yielder(&yields));
+  outer.run_until_idle();
+  CHECK(ended == 1);
+  CHECK(is_cancelled(outcome));
+  CHECK(yields == 6);
+}

@@ -5,8 +5,10 @@
 // from inside somebody else's call (an event's set(), a stop callback, a channel's send()). Those only
 // *schedule* the waiter, so no caller ever finds its stack re-entered by code it did not expect.
 //
-// A scheduler is confined to one thread. Executors (io_uring, the simulator) derive from it and add
-// the one thing they know: how to wait for the world when nothing is ready.
+// A scheduler is confined to one thread: schedule(), and therefore every wake-up and every
+// request_stop() on a token its coroutines hold, happens on that thread (other threads post()).
+// Executors (io_uring, the simulator) derive from it and add the one thing they know: how to wait
+// for the world when nothing is ready.
 #pragma once
 
 #include <coroutine>
@@ -27,14 +29,17 @@ class scheduler {
   void schedule(std::coroutine_handle<> h) { ready_.push_back(h); }
 
   // Resume the coroutines that are ready now (not the ones they make ready). Returns how many ran.
+  // Re-entrant: a coroutine may drive the scheduler itself (a scope's destructor does), so the queue
+  // is re-checked before each pop.
   std::size_t run_ready() {
     std::size_t count = ready_.size();
-    for (std::size_t i = 0; i < count; ++i) {
+    std::size_t ran = 0;
+    for (; ran < count && !ready_.empty(); ++ran) {
       auto h = ready_.front();
       ready_.pop_front();
       h.resume();
     }
-    return count;
+    return ran;
   }
 
   bool has_ready() const noexcept { return !ready_.empty(); }

@@ -1,0 +1,27 @@
+# Sourced by tests/run.sh and examples/demo.sh: makes sure the Debian 12 packages coraft builds with
+# are installed. As root it installs what is missing; otherwise it prints the exact command and fails.
+
+coraft_packages=(
+  g++ clang-16 libclang-rt-16-dev   # compilers, and clang's sanitizer runtimes
+  meson ninja-build pkg-config      # the build
+  liburing-dev                      # io_uring
+  libboost1.81-dev                  # Boost.Describe (Boost >= 1.77)
+  doctest-dev                       # the test framework
+  python3                           # summarises test logs
+)
+
+coraft_install_missing() {
+  local missing=() p
+  for p in "${coraft_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "coraft needs these packages; install them as root with:" >&2
+    echo "  apt-get update && apt-get install -y ${missing[*]}" >&2
+    return 1
+  fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q </dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+}
