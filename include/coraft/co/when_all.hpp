@@ -1,6 +1,6 @@
 // coraft/co/when_all.hpp — run tasks concurrently and wait for all of them.
 //
-// `co_await when_all(a, b, ...)` yields a std::tuple of their values (std::monostate for void);
+// `co_await when_all(a, b, ...)` (tasks or awaiters) yields a std::tuple of their values (std::monostate for void);
 // `co_await when_all(std::vector<task<T>>)` a std::vector. If one task throws, the others are
 // cancelled, joined, and the first exception is rethrown. Built on scope, like when_any.
 #pragma once
@@ -31,18 +31,24 @@ task<void> collect_one(task<T> t, std::optional<value_of<T>>* slot) {
   }
 }
 
-}  // namespace detail
-
 template <class... T>
-task<std::tuple<value_of<T>...>> when_all(task<T>... tasks) {
+task<std::tuple<value_of<T>...>> gather(task<T>... tasks) {
   scope all(co_await current_context());
   std::tuple<std::optional<value_of<T>>...> slots;
   [&]<std::size_t... I>(std::index_sequence<I...>) {
-    (all.spawn(detail::collect_one(std::move(tasks), &std::get<I>(slots))), ...);
+    (all.spawn(collect_one(std::move(tasks), &std::get<I>(slots))), ...);
   }(std::index_sequence_for<T...>{});
   co_await all.join();
   co_return std::apply([](auto&... s) { return std::tuple<value_of<T>...>{std::move(*s)...}; },
                        slots);
+}
+
+}  // namespace detail
+
+// Accepts tasks and awaiters alike.
+template <class... A>
+auto when_all(A... awaitables) {
+  return detail::gather(as_task(std::move(awaitables))...);
 }
 
 template <class T>

@@ -39,8 +39,9 @@ class waiter_queue {
 class waiter {
  public:
   waiter() = default;
-  waiter(const waiter&) = delete;
-  waiter& operator=(const waiter&) = delete;
+  // An awaiter may be moved before it is awaited (into when_any, say), never while parked.
+  waiter(waiter&& other) noexcept : outcome_(other.outcome_) {}
+  waiter& operator=(waiter&&) = delete;
   // A frame destroyed while parked leaves its queue (the stop callback unregisters itself).
   inline ~waiter();
 

@@ -1,0 +1,92 @@
+// coraft/raft/log.hpp — the in-memory window onto the replicated log.
+//
+// The window holds the entries after `base_index` (everything up to base_index is covered by a
+// snapshot, or is the empty prefix 0 when there is none). Indexes start at 1; term_at(base_index)
+// is the term of the last covered entry, so the consistency check of §5.3 works at the boundary.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <stdexcept>
+#include <string>
+
+#include "coraft/raft/types.hpp"
+
+namespace coraft::raft {
+
+class log_window {
+ public:
+  index_t base_index() const noexcept { return base_index_; }
+  term_t base_term() const noexcept { return base_term_; }
+  index_t first_index() const noexcept { return base_index_ + 1; }
+  index_t last_index() const noexcept { return base_index_ + entries_.size(); }
+  term_t last_term() const noexcept { return term_at(last_index()); }
+  bool empty() const noexcept { return entries_.empty(); }
+
+  bool contains(index_t i) const noexcept { return i > base_index_ && i <= last_index(); }
+
+  // The term of entry i, for base_index <= i <= last_index.
+  term_t term_at(index_t i) const {
+    if (i == base_index_) return base_term_;
+    return at(i).term;
+  }
+
+  const log_entry& at(index_t i) const {
+    if (!contains(i)) {
+      throw std::out_of_range("coraft::raft::log_window: no entry " + std::to_string(i) +
+                              " (window " + std::to_string(first_index()) + ".." +
+                              std::to_string(last_index()) + ")");
+    }
+    return entries_[i - first_index()];
+  }
+
+  // Append one entry at last_index() + 1; returns its index.
+  index_t append(log_entry entry) {
+    entries_.push_back(std::move(entry));
+    return last_index();
+  }
+
+  // Remove every entry at index `from` and after (a conflicting suffix, §5.3).
+  void truncate_from(index_t from) {
+    if (from <= base_index_) throw std::logic_error("coraft::raft::log_window: truncating the base");
+    while (last_index() >= from) entries_.pop_back();
+    ++truncations_;
+  }
+
+  // The first index of the run of entries of term `term` that ends at `at` (for the backup hint).
+  index_t first_index_of_term_ending_at(index_t at) const {
+    term_t term = term_at(at);
+    index_t i = at;
+    while (i > first_index() && term_at(i - 1) == term) --i;
+    return i;
+  }
+
+  // The last index holding an entry of `term`, or 0 if the window holds none.
+  index_t last_index_of_term(term_t term) const {
+    for (index_t i = last_index(); i >= first_index() && i > 0; --i) {
+      term_t t = term_at(i);
+      if (t == term) return i;
+      if (t < term) break;  // terms never decrease along the log
+    }
+    return 0;
+  }
+
+  // Rebuild the window from persisted state: entries starting at base_index + 1.
+  void reset(index_t base_index, term_t base_term, std::deque<log_entry> entries) {
+    base_index_ = base_index;
+    base_term_ = base_term;
+    entries_ = std::move(entries);
+    ++truncations_;
+  }
+
+  // Bumped on every truncation or reset, so that observers know earlier reads may be stale.
+  std::uint64_t truncations() const noexcept { return truncations_; }
+
+ private:
+  index_t base_index_ = 0;
+  term_t base_term_ = 0;
+  std::deque<log_entry> entries_;  // entries_[k] is the entry at base_index_ + 1 + k
+  std::uint64_t truncations_ = 0;
+};
+
+}  // namespace coraft::raft

@@ -1,0 +1,122 @@
+// coraft/raft/memory_storage.hpp — storage in memory, with the crash behaviour of a real disk.
+//
+// The durable part is a `memory_disk`, owned by whoever plays the machine (a test harness), so it
+// outlives any one run of a node. A `memory_storage` is one run's view of it: writes are buffered in
+// the view and reach the disk only when a sync completes, after a simulated latency. Throwing the
+// view away (a crash) loses every write not yet synced, as a power cut loses the page cache.
+// Syncs are grouped: every write issued before a sync starts becomes durable with it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <stdexcept>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "coraft/co/event.hpp"
+#include "coraft/co/result.hpp"
+#include "coraft/co/task.hpp"
+#include "coraft/io/contract.hpp"
+#include "coraft/raft/storage.hpp"
+
+namespace coraft::raft {
+
+// What survives a crash.
+struct memory_disk {
+  persistent_state durable;
+  std::uint64_t syncs = 0;  // completed syncs, for tests that count them
+};
+
+template <class Executor>
+  requires io::timers<Executor>
+class memory_storage {
+ public:
+  memory_storage(Executor& executor, memory_disk& disk, io::duration sync_latency = {})
+      : executor_(executor), disk_(disk), sync_latency_(sync_latency) {}
+  memory_storage(const memory_storage&) = delete;
+  memory_storage& operator=(const memory_storage&) = delete;
+
+  co::task<co::result<persistent_state>> load() { co_return disk_.durable; }
+
+  write_id save_term_and_vote(term_t term, node_id vote) {
+    pending_.push_back({++issued_, term_and_vote{term, vote}});
+    return issued_;
+  }
+
+  write_id append(const log_window& log, index_t from) {
+    entries_from write{from, {}};
+    for (index_t i = from; i <= log.last_index(); ++i) write.entries.push_back(log.at(i));
+    pending_.push_back({++issued_, std::move(write)});
+    return issued_;
+  }
+
+  write_id last_write() const noexcept { return issued_; }
+
+  // Resumes once write w is durable. The first waiter to find no sync running performs one for
+  // everybody (group commit); if it is cancelled mid-sync, the sync is abandoned and the next waiter
+  // starts another.
+  co::task<co::result<void>> durable(write_id w) {
+    while (synced_ < w) {
+      if (syncing_) {
+        if (auto r = co_await sync_done_.wait(); !r) co_return r;
+        continue;
+      }
+      syncing_ = true;
+      sync_done_.reset();
+      write_id target = issued_;
+      auto slept = co_await executor_.sleep_for(sync_latency_);
+      syncing_ = false;
+      sync_done_.set();
+      if (!slept) co_return slept;
+      apply_through(target);
+    }
+    co_return co::result<void>{};
+  }
+
+ private:
+  struct term_and_vote {
+    term_t term;
+    node_id vote;
+  };
+  struct entries_from {
+    index_t from;
+    std::vector<log_entry> entries;
+  };
+  struct write {
+    write_id id;
+    std::variant<term_and_vote, entries_from> change;
+  };
+
+  void apply_through(write_id target) {
+    while (!pending_.empty() && pending_.front().id <= target) {
+      std::visit([this](auto& change) { apply(change); }, pending_.front().change);
+      pending_.pop_front();
+    }
+    synced_ = std::max(synced_, target);
+    ++disk_.syncs;
+  }
+  void apply(term_and_vote& change) {
+    disk_.durable.current_term = change.term;
+    disk_.durable.voted_for = change.vote;
+  }
+  void apply(entries_from& change) {
+    auto& log = disk_.durable.entries;
+    if (change.from == 0 || change.from - 1 > log.size())
+      throw std::logic_error("coraft::raft::memory_storage: append would leave a gap in the log");
+    log.resize(change.from - 1);
+    for (auto& e : change.entries) log.push_back(std::move(e));
+  }
+
+  Executor& executor_;
+  memory_disk& disk_;
+  io::duration sync_latency_;
+  std::deque<write> pending_;  // issued and not yet durable, in issue order
+  write_id issued_ = 0;
+  write_id synced_ = 0;
+  bool syncing_ = false;
+  co::event sync_done_;
+};
+
+}  // namespace coraft::raft

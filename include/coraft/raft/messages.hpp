@@ -1,0 +1,59 @@
+// coraft/raft/messages.hpp — the RPCs of Figure 2, as plain structs described with Boost.Describe
+// so that the wire codec encodes them without a hand-written serializer.
+#pragma once
+
+#include <vector>
+
+#include <boost/describe/class.hpp>
+
+#include "coraft/raft/types.hpp"
+
+namespace coraft::raft {
+
+// Invoked by candidates to gather votes (§5.2).
+struct request_vote_args {
+  term_t term = 0;              // candidate's term
+  node_id candidate = nobody;   // candidate requesting the vote
+  index_t last_log_index = 0;   // index of the candidate's last log entry (§5.4)
+  term_t last_log_term = 0;     // term of the candidate's last log entry (§5.4)
+  friend bool operator==(const request_vote_args&, const request_vote_args&) = default;
+};
+BOOST_DESCRIBE_STRUCT(request_vote_args, (), (term, candidate, last_log_index, last_log_term))
+
+struct request_vote_reply {
+  term_t term = 0;            // the voter's current term, for the candidate to update itself
+  bool vote_granted = false;  // true means the candidate received the vote
+  friend bool operator==(const request_vote_reply&, const request_vote_reply&) = default;
+};
+BOOST_DESCRIBE_STRUCT(request_vote_reply, (), (term, vote_granted))
+
+// Invoked by the leader to replicate entries (§5.3); also the heartbeat (§5.2).
+struct append_entries_args {
+  term_t term = 0;              // leader's term
+  node_id leader = nobody;      // so followers can redirect clients
+  index_t prev_log_index = 0;   // index of the entry immediately preceding the new ones
+  term_t prev_log_term = 0;     // term of that entry
+  std::vector<log_entry> entries;  // empty for a heartbeat
+  index_t leader_commit = 0;    // leader's commit index
+  friend bool operator==(const append_entries_args&, const append_entries_args&) = default;
+};
+BOOST_DESCRIBE_STRUCT(append_entries_args, (),
+                      (term, leader, prev_log_index, prev_log_term, entries, leader_commit))
+
+struct append_entries_reply {
+  term_t term = 0;       // the follower's current term, for the leader to update itself
+  bool success = false;  // the follower held an entry matching prev_log_index and prev_log_term
+  // On success: the index of the last entry this request made durable (prev_log_index + entries),
+  // so the leader needs no per-request memory to advance match_index, even when pipelining.
+  index_t match_index = 0;
+  // On rejection, where the leader should back up to (the "fast backup" optimisation, §5.3):
+  // conflict_term is the term of the follower's entry at prev_log_index (0 if its log is shorter),
+  // conflict_index the first index the follower holds with that term (or its log length + 1).
+  term_t conflict_term = 0;
+  index_t conflict_index = 0;
+  friend bool operator==(const append_entries_reply&, const append_entries_reply&) = default;
+};
+BOOST_DESCRIBE_STRUCT(append_entries_reply, (),
+                      (term, success, match_index, conflict_term, conflict_index))
+
+}  // namespace coraft::raft

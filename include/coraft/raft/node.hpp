@@ -1,0 +1,204 @@
+// coraft/raft/node.hpp — one Raft server (Figure 2), its state transitions written as coroutines.
+//
+// A node is confined to its executor's thread, so its state needs no lock. Its life (run()) is three
+// coroutines in one scope:
+//   serve()          pulls RPCs from the transport and handles each in a child coroutine;
+//   apply_entries()  delivers committed entries, in order, through the bounded apply channel;
+//   play_roles()     runs the current role — follow(), campaign() or lead() — in a *role scope*,
+//                    which become() cancels on every role change: the coroutine form of "reset the
+//                    election timer, stop the heartbeats".
+// The protocol follows Figure 2 of the Raft paper; comments cite its sections.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "coraft/co/channel.hpp"
+#include "coraft/co/event.hpp"
+#include "coraft/co/scope.hpp"
+#include "coraft/co/task.hpp"
+#include "coraft/co/when_any.hpp"
+#include "coraft/io/contract.hpp"
+#include "coraft/raft/log.hpp"
+#include "coraft/raft/messages.hpp"
+#include "coraft/raft/options.hpp"
+#include "coraft/raft/storage.hpp"
+#include "coraft/raft/transport.hpp"
+
+namespace coraft::raft {
+
+// A committed entry, as the application receives it.
+struct applied_entry {
+  index_t index = 0;
+  term_t term = 0;
+  entry_kind kind = entry_kind::command;  // no-ops are delivered too; applications skip them
+  bytes payload;
+};
+
+// Where a proposal landed: it is committed at this index in this term.
+struct proposal {
+  index_t index = 0;
+  term_t term = 0;
+};
+
+// The non-waiting form of a proposal, like the well-known lab's Start().
+struct start_result {
+  index_t index = 0;
+  term_t term = 0;
+  bool is_leader = false;
+};
+
+struct node_status {
+  node_id id = nobody;
+  term_t term = 0;
+  raft::role role = role::follower;
+  node_id leader = nobody;  // the leader this node knows of in its term, or nobody
+  index_t commit_index = 0;
+  index_t last_applied = 0;  // the last entry handed to the apply channel
+  index_t first_index = 1;
+  index_t last_index = 0;
+};
+
+template <class Executor, transport Transport, storage Storage>
+  requires io::scheduling<Executor> && io::timers<Executor>
+class node {
+ public:
+  node(Executor& executor, Transport& transport, Storage& storage, node_id id,
+       std::vector<node_id> peers, options opts = {})
+      : executor_(executor), transport_(transport), storage_(storage), id_(id),
+        peers_(std::move(peers)), options_(opts), applied_(opts.apply_capacity),
+        random_state_(opts.random_seed ^ (0xa0761d6478bd642fULL * (id + 1))) {
+    if (id == nobody) throw std::invalid_argument("coraft::raft::node: id 0 is reserved");
+    if (std::find(peers_.begin(), peers_.end(), id) != peers_.end())
+      throw std::invalid_argument("coraft::raft::node: the peer list must not contain the node");
+  }
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  // The node's life: recovers from storage, then serves, applies and plays roles until cancelled
+  // (by the scope that runs it) or shut down. Ends once every coroutine of the node has ended.
+  co::task<void> run();
+
+  // Stop the node and resume once run() has ended.
+  co::task<void> shutdown() {
+    if (life_) life_->request_stop();
+    (void)co_await stopped_.wait();
+  }
+
+  // Propose a command; resumes once it is committed, or with not_leader, leadership_lost,
+  // entry_overwritten or shut_down.
+  co::task<co::result<proposal>> propose(bytes command);
+
+  // Append a command if this node leads, without waiting for the outcome.
+  start_result start(bytes command) {
+    if (role_ != role::leader) return {0, current_term_, false};
+    index_t index = append_local(log_entry{current_term_, entry_kind::command, std::move(command)});
+    return {index, current_term_, true};
+  }
+
+  node_status status() const {
+    return {id_, current_term_, role_, leader_, commit_index_, last_applied_, log_.first_index(),
+            log_.last_index()};
+  }
+
+  // Committed entries, in log order, each exactly once per run of the node. The application must
+  // keep receiving: when the channel is full, the node stops applying (but not replicating).
+  co::channel<applied_entry>& applied() noexcept { return applied_; }
+
+  // Read-only views for tests and tools.
+  const log_window& log() const noexcept { return log_; }
+  node_id id() const noexcept { return id_; }
+  const std::vector<node_id>& peers() const noexcept { return peers_; }
+
+ private:
+  struct pending_proposal;
+  struct peer_progress;
+  struct leader_state;
+
+  // Roles.
+  co::task<void> play_roles();
+  co::task<void> follow();
+  co::task<void> campaign();
+  co::task<void> lead();
+  void become(raft::role next);
+
+  // Elections.
+  co::task<void> request_vote(node_id peer, request_vote_args args, std::size_t* votes,
+                              co::event* won);
+  bool candidate_is_up_to_date(const request_vote_args& args) const;
+
+  // Replication (leader side).
+  co::task<void> replicate(node_id peer, leader_state* leading);
+  co::task<void> send_append(node_id peer, append_entries_args args, leader_state* leading);
+  co::task<void> persist_own_log(leader_state* leading);
+  append_entries_args next_append(index_t from, bool with_entries) const;
+  void advance_commit_index(const leader_state& leading);
+
+  // RPC handling (every role).
+  co::task<void> serve();
+  co::task<void> handle(inbound_rpc rpc);
+  co::task<request_vote_reply> on_request_vote(request_vote_args args);
+  co::task<append_entries_reply> on_append_entries(append_entries_args args);
+
+  // State changes that must reach storage.
+  bool observe_term(term_t term);
+  index_t append_local(log_entry entry);
+  void set_commit_index(index_t index);
+
+  // Applying and answering proposals.
+  co::task<void> apply_entries();
+  void settle_proposals(std::error_code if_not_committed);
+
+  io::duration random_election_timeout();
+  // The executor's timer as a task, so that it can race other awaitables in when_any.
+  co::task<co::result<void>> sleep_until(io::time_point when) {
+    co_return co_await executor_.sleep_until(when);
+  }
+  co::task<co::result<void>> sleep_for(io::duration how_long) {
+    co_return co_await executor_.sleep_for(how_long);
+  }
+  std::size_t cluster_size() const noexcept { return peers_.size() + 1; }
+  bool is_majority(std::size_t count) const noexcept { return count * 2 > cluster_size(); }
+
+  Executor& executor_;
+  Transport& transport_;
+  Storage& storage_;
+  const node_id id_;
+  const std::vector<node_id> peers_;  // every other member of the cluster
+  const options options_;
+
+  // Persistent state (Figure 2). Changed only together with a storage write issued at once, and
+  // relied upon (a vote granted, entries acknowledged) only once that write is durable.
+  term_t current_term_ = 0;       // only grows; raised by observe_term() and campaign() alone
+  node_id voted_for_ = nobody;    // the candidate voted for in current_term_
+  log_window log_;
+
+  // Volatile state.
+  index_t commit_index_ = 0;  // highest entry known committed; only grows
+  index_t last_applied_ = 0;  // highest entry handed to the application; <= commit_index_
+  raft::role role_ = role::follower;
+  node_id leader_ = nobody;   // the leader of current_term_, once heard from
+
+  co::event heard_from_leader_;  // set by a valid AppendEntries or a granted vote (§5.2)
+  co::event commit_advanced_;    // set whenever commit_index_ grows
+  co::event stopped_;            // set when run() has ended
+  co::channel<applied_entry> applied_;
+  co::scope* life_ = nullptr;        // the scope of run(), while it runs
+  co::scope* role_scope_ = nullptr;  // the scope of the current role, while it runs
+  leader_state* leading_ = nullptr;  // the leader's state, only while leading
+  std::map<index_t, pending_proposal*> proposals_;  // proposals awaiting commit, by index
+  std::uint64_t random_state_;
+};
+
+}  // namespace coraft::raft
+
+#include "coraft/raft/node_roles.hpp"
+#include "coraft/raft/node_replication.hpp"
+#include "coraft/raft/node_handlers.hpp"

@@ -1,0 +1,133 @@
+// coraft/raft/node_handlers.hpp — the receiver's side of the two RPCs (Figure 2), in every role.
+#pragma once
+
+#include "coraft/raft/node.hpp"
+#include "coraft/raft/node_roles.hpp"
+
+namespace coraft::raft {
+
+// Pulls requests from the transport and handles each in its own child coroutine, so a follower
+// waiting for its disk before one reply keeps answering others; ends when the node stops.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::serve() {
+  co::scope handlers(co_await co::current_context());
+  for (;;) {
+    auto rpc = co_await transport_.receive();
+    if (!rpc) break;
+    handlers.spawn(handle(std::move(*rpc)));
+  }
+  handlers.request_stop();
+  co_await handlers.join();
+}
+
+// Handles one request and sends its reply; ends after replying, or without a reply when the node
+// stops first (the caller then sees a timeout, as if the message had been lost).
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::handle(inbound_rpc rpc) {
+  co::context ctx = co_await co::current_context();
+  rpc_reply reply;
+  if (auto* vote = std::get_if<request_vote_args>(&rpc.request)) {
+    reply = co_await on_request_vote(std::move(*vote));
+  } else {
+    reply = co_await on_append_entries(std::move(std::get<append_entries_args>(rpc.request)));
+  }
+  if (!ctx.stop.stop_requested()) rpc.respond(std::move(reply));
+}
+
+// Any message with a higher term makes the receiver adopt it and become a follower (§5.1). The
+// new term (and the cleared vote) is written at once; whoever relies on it awaits durability.
+// Returns whether the term was raised.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+bool node<E, T, S>::observe_term(term_t term) {
+  if (term <= current_term_) return false;
+  current_term_ = term;
+  voted_for_ = nobody;
+  leader_ = nobody;
+  (void)storage_.save_term_and_vote(current_term_, voted_for_);
+  become(role::follower);
+  return true;
+}
+
+// §5.4.1: grant only to a candidate whose log is at least as up-to-date as ours.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+bool node<E, T, S>::candidate_is_up_to_date(const request_vote_args& args) const {
+  if (args.last_log_term != log_.last_term()) return args.last_log_term > log_.last_term();
+  return args.last_log_index >= log_.last_index();
+}
+
+// RequestVote receiver (Figure 2). The vote is durable before the reply says it was granted.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<request_vote_reply> node<E, T, S>::on_request_vote(request_vote_args args) {
+  observe_term(args.term);
+  bool grant = args.term == current_term_ &&
+               (voted_for_ == nobody || voted_for_ == args.candidate) &&
+               candidate_is_up_to_date(args);
+  if (grant) {
+    voted_for_ = args.candidate;
+    (void)storage_.save_term_and_vote(current_term_, voted_for_);
+    heard_from_leader_.set();  // granting a vote resets the election timer (§5.2)
+  }
+  // Whatever this handler changed (term, vote) is durable before anyone hears of it.
+  if (!co_await storage_.durable(storage_.last_write())) co_return request_vote_reply{current_term_, false};
+  co_return request_vote_reply{grant ? args.term : current_term_, grant};
+}
+
+// AppendEntries receiver (Figure 2), with the conflict hint for fast backup. The entries are durable
+// before the reply acknowledges them.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<append_entries_reply> node<E, T, S>::on_append_entries(append_entries_args args) {
+  observe_term(args.term);
+  append_entries_reply reply;
+  reply.term = current_term_;
+  if (args.term < current_term_) co_return reply;  // a stale leader: the reply's term deposes it
+  if (role_ == role::leader) throw std::logic_error("coraft::raft: two leaders in one term");
+  if (role_ == role::candidate) become(role::follower);  // another candidate won this term
+  leader_ = args.leader;
+  heard_from_leader_.set();
+
+  // Consistency check (§5.3): our log must hold prev_log_index with prev_log_term.
+  if (args.prev_log_index > log_.last_index()) {
+    reply.conflict_index = log_.last_index() + 1;
+    co_return reply;
+  }
+  if (log_.term_at(args.prev_log_index) != args.prev_log_term) {
+    reply.conflict_term = log_.term_at(args.prev_log_index);
+    reply.conflict_index = log_.first_index_of_term_ending_at(args.prev_log_index);
+    co_return reply;
+  }
+
+  // Skip the entries we already hold; at the first conflict, drop our suffix and append the rest.
+  // An entry that matches is never removed: a delayed or duplicated request changes nothing.
+  index_t index = args.prev_log_index;
+  std::size_t k = 0;
+  for (; k < args.entries.size(); ++k) {
+    ++index;
+    if (index > log_.last_index()) break;
+    if (log_.term_at(index) != args.entries[k].term) {
+      log_.truncate_from(index);
+      break;
+    }
+  }
+  if (k < args.entries.size()) {
+    index_t from = log_.last_index() + 1;
+    for (std::size_t j = k; j < args.entries.size(); ++j) log_.append(std::move(args.entries[j]));
+    (void)storage_.append(log_, from);
+  }
+  const index_t last_new = args.prev_log_index + args.entries.size();
+  if (args.leader_commit > commit_index_) set_commit_index(std::min(args.leader_commit, last_new));
+
+  // Everything up to last_new is durable before we say so (the term change too, if there was one).
+  if (!co_await storage_.durable(storage_.last_write())) co_return append_entries_reply{current_term_};
+  if (current_term_ != args.term) co_return append_entries_reply{current_term_};
+  reply.success = true;
+  reply.match_index = last_new;
+  co_return reply;
+}
+
+}  // namespace coraft::raft

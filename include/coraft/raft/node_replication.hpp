@@ -1,0 +1,229 @@
+// coraft/raft/node_replication.hpp — the leader's side of log replication (§5.3, §5.4), proposals,
+// and the delivery of committed entries to the application.
+#pragma once
+
+#include "coraft/raft/node.hpp"
+#include "coraft/raft/node_roles.hpp"
+
+namespace coraft::raft {
+
+// A proposal waiting in propose()'s frame for its entry to commit.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+struct node<E, T, S>::pending_proposal {
+  index_t index = 0;
+  term_t term = 0;
+  std::error_code outcome;  // set when settled: ok (committed) or why not
+  co::event settled;
+};
+
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<co::result<proposal>> node<E, T, S>::propose(bytes command) {
+  if (role_ != role::leader) co_return make_error_code(errc::not_leader);
+  pending_proposal pending;
+  pending.term = current_term_;
+  pending.index = append_local(log_entry{current_term_, entry_kind::command, std::move(command)});
+  proposals_.emplace(pending.index, &pending);
+  auto waited = co_await pending.settled.wait();
+  if (!waited) {
+    proposals_.erase(pending.index);  // cancelled: nobody will settle it any more
+    co_return waited.error();
+  }
+  if (pending.outcome) co_return pending.outcome;
+  co_return proposal{pending.index, pending.term};
+}
+
+// Append to the leader's own log: issue the storage write and wake the replicators at once; the
+// leader counts itself in a majority only once persist_own_log() has seen the write durable.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+index_t node<E, T, S>::append_local(log_entry entry) {
+  index_t index = log_.append(std::move(entry));
+  (void)storage_.append(log_, index);
+  if (leading_) leading_->wake_all();
+  return index;
+}
+
+// Tracks the leader's own disk: awaits the durability of its newest write, then counts the entries
+// it covers as the leader's match index; ends when the role changes.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::persist_own_log(leader_state* leading) {
+  for (;;) {
+    leading->own_log_grew.reset();
+    if (leading->own_durable_index < log_.last_index()) {
+      index_t covered = log_.last_index();
+      if (!co_await storage_.durable(storage_.last_write())) co_return;
+      leading->own_durable_index = std::max(leading->own_durable_index, covered);
+      advance_commit_index(*leading);
+      continue;
+    }
+    if (!co_await leading->own_log_grew.wait()) co_return;
+  }
+}
+
+// The AppendEntries that starts at index `from`, with entries bounded by the options, or none.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+append_entries_args node<E, T, S>::next_append(index_t from, bool with_entries) const {
+  append_entries_args args;
+  args.term = current_term_;
+  args.leader = id_;
+  args.prev_log_index = from - 1;
+  args.prev_log_term = log_.term_at(args.prev_log_index);
+  args.leader_commit = commit_index_;
+  if (!with_entries) return args;
+  std::size_t bytes_taken = 0;
+  for (index_t i = from; i <= log_.last_index(); ++i) {
+    const log_entry& entry = log_.at(i);
+    if (args.entries.size() == options_.max_entries_per_append) break;
+    if (!args.entries.empty() && bytes_taken + entry.payload.size() > options_.max_bytes_per_append)
+      break;
+    bytes_taken += entry.payload.size();
+    args.entries.push_back(entry);
+  }
+  return args;
+}
+
+// Replicates to one peer: sends entries as soon as there are new ones and the window has room,
+// or a heartbeat each interval when idle; ends when the role changes.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
+  co::scope requests(co_await co::current_context());
+  peer_progress& progress = leading->of(peer);
+  for (;;) {
+    progress.wake.reset();
+    std::size_t window =
+        progress.mode == peer_progress::mode::replicating ? options_.max_appends_in_flight : 1;
+    bool has_entries = progress.next_index <= log_.last_index();
+    bool room = progress.in_flight < window;
+    bool heartbeat_due = executor_.now() >= progress.last_sent + options_.heartbeat_interval;
+    if ((has_entries && room) || heartbeat_due) {
+      // With room, send from next_index (entries if there are any); without, a bare heartbeat
+      // anchored at the known match, which the peer accepts whatever is still in flight.
+      append_entries_args args =
+          room ? next_append(progress.next_index, true) : next_append(progress.match_index + 1, false);
+      if (progress.mode == peer_progress::mode::replicating) progress.next_index += args.entries.size();
+      ++progress.in_flight;
+      progress.last_sent = executor_.now();
+      requests.spawn(send_append(peer, std::move(args), leading));
+      continue;
+    }
+    auto woken = co_await co::when_any(
+        sleep_until(progress.last_sent + options_.heartbeat_interval), progress.wake.wait());
+    bool cancelled = woken.index() == 0 ? !std::get<0>(woken) : !std::get<1>(woken);
+    if (cancelled) break;
+  }
+  requests.request_stop();
+  co_await requests.join();
+}
+
+// Sends one AppendEntries and folds its reply into the peer's progress; ends with the reply.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::send_append(node_id peer, append_entries_args args,
+                                          leader_state* leading) {
+  const term_t term = args.term;
+  const index_t prev = args.prev_log_index;
+  auto reply = co_await transport_.call(peer, std::move(args));
+  if (reply && observe_term(reply->term)) co_return;
+  if (role_ != role::leader || current_term_ != term) co_return;
+  peer_progress& progress = leading->of(peer);
+  --progress.in_flight;
+  progress.wake.set();
+  if (!reply) {
+    // Lost or timed out: resend from the last known match, one request at a time.
+    progress.mode = peer_progress::mode::probing;
+    progress.next_index = progress.match_index + 1;
+    co_return;
+  }
+  if (reply->term != term) co_return;
+  if (reply->success) {
+    if (reply->match_index > progress.match_index) {
+      progress.match_index = reply->match_index;
+      advance_commit_index(*leading);
+    }
+    progress.next_index = std::max(progress.next_index, progress.match_index + 1);
+    progress.mode = peer_progress::mode::replicating;
+    co_return;
+  }
+  if (prev < progress.match_index) co_return;  // a stale rejection from before a later success
+  // Back up past the conflict in one step (§5.3): skip the follower's whole conflicting term, or
+  // to the end of its log when it is shorter.
+  index_t next = reply->conflict_index;
+  if (reply->conflict_term != 0) {
+    index_t ours = log_.last_index_of_term(reply->conflict_term);
+    if (ours != 0) next = ours + 1;
+  }
+  progress.next_index = std::clamp<index_t>(next, progress.match_index + 1, log_.last_index() + 1);
+  progress.mode = peer_progress::mode::probing;
+}
+
+// Commit the highest index a majority holds, if it is of the current term (§5.4.2, Figure 8).
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::advance_commit_index(const leader_state& leading) {
+  std::vector<index_t> matches;
+  matches.reserve(cluster_size());
+  matches.push_back(leading.own_durable_index);
+  for (const auto& p : leading.progress) matches.push_back(p.match_index);
+  // The value a majority has reached: the (n/2 + 1)-th largest.
+  std::size_t k = cluster_size() / 2;
+  std::nth_element(matches.begin(), matches.begin() + k, matches.end(), std::greater<>());
+  index_t candidate = matches[k];
+  if (candidate > commit_index_ && log_.term_at(candidate) == current_term_) set_commit_index(candidate);
+}
+
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::set_commit_index(index_t index) {
+  if (index <= commit_index_) return;
+  commit_index_ = index;
+  commit_advanced_.set();
+  settle_proposals({});
+}
+
+// Settle the proposals whose fate is known: up to the commit index, committed if the log still
+// holds their entry, overwritten if not; all others fail with `if_not_committed` when it is set.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::settle_proposals(std::error_code if_not_committed) {
+  for (auto it = proposals_.begin(); it != proposals_.end();) {
+    pending_proposal& p = *it->second;
+    if (p.index <= commit_index_) {
+      bool ours = log_.contains(p.index) && log_.term_at(p.index) == p.term;
+      p.outcome = ours ? std::error_code{} : make_error_code(errc::entry_overwritten);
+    } else if (if_not_committed) {
+      p.outcome = if_not_committed;
+    } else {
+      ++it;
+      continue;
+    }
+    p.settled.set();
+    it = proposals_.erase(it);
+  }
+}
+
+// Hands every committed entry to the application, in order, each once; suspends while the apply
+// channel is full; ends when the node stops.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::apply_entries() {
+  for (;;) {
+    commit_advanced_.reset();
+    while (last_applied_ < commit_index_) {
+      index_t index = last_applied_ + 1;
+      const log_entry& entry = log_.at(index);
+      // A named local, not a braced temporary inside the co_await: g++ 12 copies an aggregate
+      // temporary there bitwise and destroys it twice.
+      applied_entry next{index, entry.term, entry.kind, entry.payload};
+      if (!co_await applied_.send(std::move(next))) co_return;
+      last_applied_ = index;
+    }
+    if (!co_await commit_advanced_.wait()) co_return;
+  }
+}
+
+}  // namespace coraft::raft

@@ -1,0 +1,202 @@
+// coraft/raft/node_roles.hpp — a node's life and its three roles (§5.2).
+#pragma once
+
+#include <deque>
+
+#include "coraft/raft/node.hpp"
+
+namespace coraft::raft {
+
+// Per-peer replication state the leader keeps (§5.3), with the in-flight window of pipelining.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+struct node<E, T, S>::peer_progress {
+  node_id peer = nobody;
+  index_t next_index = 1;   // next entry to send; optimistically advanced while pipelining
+  index_t match_index = 0;  // highest entry known replicated on the peer; only grows in a term
+  // probing: one request at a time until the peer's log position is found;
+  // replicating: up to max_appends_in_flight requests, next_index running ahead of match_index.
+  enum class mode { probing, replicating } mode = mode::probing;
+  std::size_t in_flight = 0;        // AppendEntries sent and not yet answered
+  io::time_point last_sent{};       // for the heartbeat
+  co::event wake;                   // new entries, a reply, or a step back to probing
+};
+
+// Everything only a leader has. It lives in lead()'s frame, so no other role can reach it.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+struct node<E, T, S>::leader_state {
+  std::deque<peer_progress> progress;  // one per peer, in peers_ order (a deque: never moved)
+  index_t own_durable_index = 0;        // the leader's own match index: what its disk holds
+  co::event own_log_grew;               // new entries for persist_own_log()
+
+  peer_progress& of(node_id peer) {
+    for (auto& p : progress)
+      if (p.peer == peer) return p;
+    throw std::logic_error("coraft::raft: unknown peer");
+  }
+  void wake_all() {
+    for (auto& p : progress) p.wake.set();
+    own_log_grew.set();
+  }
+};
+
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::run() {
+  stopped_.reset();
+  co::scope life(co_await co::current_context());
+  life_ = &life;
+  auto recovered = co_await storage_.load();
+  if (!recovered) {
+    life_ = nullptr;
+    stopped_.set();
+    throw std::system_error(recovered.error(), "coraft::raft::node: cannot load its storage");
+  }
+  current_term_ = recovered->current_term;
+  voted_for_ = recovered->voted_for;
+  log_.reset(0, 0, {std::make_move_iterator(recovered->entries.begin()),
+                    std::make_move_iterator(recovered->entries.end())});
+  life.spawn(serve());
+  life.spawn(apply_entries());
+  life.spawn(play_roles());
+  try {
+    co_await life.join();
+  } catch (...) {
+    life_ = nullptr;
+    stopped_.set();
+    throw;
+  }
+  life_ = nullptr;
+  role_ = role::follower;
+  settle_proposals(errc::shut_down);
+  applied_.close();
+  stopped_.set();
+}
+
+// Runs each role in its own scope, one after another; ends when the node stops.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::play_roles() {
+  co::context ctx = co_await co::current_context();
+  while (!ctx.stop.stop_requested()) {
+    co::scope role_scope(ctx);
+    role_scope_ = &role_scope;
+    switch (role_) {
+      case role::follower: role_scope.spawn(follow()); break;
+      case role::candidate: role_scope.spawn(campaign()); break;
+      case role::leader: role_scope.spawn(lead()); break;
+    }
+    co_await role_scope.join();
+    role_scope_ = nullptr;
+  }
+}
+
+// The one entry point of every role change (also to the same role: a new candidacy, or a follower
+// of a new term): cancels the current role's coroutines; play_roles() then starts the next role.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::become(raft::role next) {
+  if (role_ == role::leader && next != role::leader) settle_proposals(errc::leadership_lost);
+  role_ = next;
+  if (next != role::follower) leader_ = (next == role::leader) ? id_ : nobody;
+  if (role_scope_) role_scope_->request_stop();
+}
+
+// Follower: awaits the election timer racing news from a leader or a granted vote; ends when the
+// timer wins (becoming a candidate) or when the role scope is cancelled.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::follow() {
+  for (;;) {
+    heard_from_leader_.reset();
+    auto first = co_await co::when_any(sleep_for(random_election_timeout()),
+                                       heard_from_leader_.wait());
+    if (first.index() == 0) {
+      if (!std::get<0>(first)) co_return;  // cancelled: the role changed
+      become(role::candidate);
+      co_return;
+    }
+    if (!std::get<1>(first)) co_return;
+  }
+}
+
+// Candidate: raises the term and votes for itself (durably, before asking anyone), then awaits a
+// majority of votes racing the election timer; ends by becoming leader, by starting a new candidacy
+// on timeout, or by cancellation (a higher term made it a follower) (§5.2).
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::campaign() {
+  current_term_ += 1;
+  voted_for_ = id_;
+  leader_ = nobody;
+  const request_vote_args args{current_term_, id_, log_.last_index(), log_.last_term()};
+  if (!co_await storage_.durable(storage_.save_term_and_vote(current_term_, id_))) co_return;
+  if (role_ != role::candidate || current_term_ != args.term) co_return;
+  std::size_t votes = 1;
+  co::event won;
+  if (is_majority(votes)) won.set();
+  co::scope ballots(co_await co::current_context());
+  for (node_id peer : peers_) ballots.spawn(request_vote(peer, args, &votes, &won));
+  auto first = co_await co::when_any(won.wait(), sleep_for(random_election_timeout()));
+  ballots.request_stop();
+  co_await ballots.join();
+  if (role_ != role::candidate || current_term_ != args.term) co_return;
+  bool elected = first.index() == 0 && std::get<0>(first).has_value();
+  bool timed_out = first.index() == 1 && std::get<1>(first).has_value();
+  if (elected) become(role::leader);
+  else if (timed_out) become(role::candidate);
+}
+
+// Asks one peer for its vote; counts a grant for this candidacy; ends with the reply or the call.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::request_vote(node_id peer, request_vote_args args,
+                                           std::size_t* votes, co::event* won) {
+  auto reply = co_await transport_.call(peer, args);
+  if (!reply) co_return;
+  if (observe_term(reply->term)) co_return;
+  if (role_ == role::candidate && current_term_ == args.term && reply->term == args.term &&
+      reply->vote_granted && is_majority(++*votes)) {
+    won->set();
+  }
+}
+
+// Leader: appends a no-op of its term (§8), then runs one replicator per peer and a tracker of its
+// own disk, all in the role scope; ends when the role changes.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::lead() {
+  leader_state leading;
+  for (node_id peer : peers_) {
+    peer_progress& p = leading.progress.emplace_back();
+    p.peer = peer;
+    p.next_index = log_.last_index() + 1;
+  }
+  leading_ = &leading;
+  append_local(log_entry{current_term_, entry_kind::no_op, {}});
+  co::scope replication(co_await co::current_context());
+  replication.spawn(persist_own_log(&leading));
+  for (node_id peer : peers_) replication.spawn(replicate(peer, &leading));
+  try {
+    co_await replication.join();
+  } catch (...) {
+    leading_ = nullptr;
+    throw;
+  }
+  leading_ = nullptr;
+}
+
+// Uniform in [T, 2T), from a per-node generator seeded by the options (splitmix64).
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+io::duration node<E, T, S>::random_election_timeout() {
+  std::uint64_t z = (random_state_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  auto base = std::chrono::duration_cast<io::duration>(options_.election_timeout);
+  return base + io::duration(static_cast<io::duration::rep>(z % static_cast<std::uint64_t>(base.count())));
+}
+
+}  // namespace coraft::raft

@@ -1,0 +1,28 @@
+// coraft/raft/options.hpp — the knobs of a node, with defaults suited to a LAN.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace coraft::raft {
+
+using namespace std::chrono_literals;
+
+struct options {
+  // T: each election timeout is drawn uniformly from [T, 2T), so that split votes break (§5.2).
+  std::chrono::nanoseconds election_timeout = 150ms;
+  // H: the leader's heartbeat interval; must be well below T.
+  std::chrono::nanoseconds heartbeat_interval = 50ms;
+  // Bounds on one AppendEntries request.
+  std::size_t max_entries_per_append = 1024;
+  std::size_t max_bytes_per_append = 1 << 20;
+  // AppendEntries requests in flight per peer while it keeps up (pipelining); 1 while probing.
+  std::size_t max_appends_in_flight = 8;
+  // Committed entries buffered for the application before the node waits for it to catch up.
+  std::size_t apply_capacity = 1024;
+  // Seeds the election-timeout randomness (mixed with the node id): fixed seeds replay runs.
+  std::uint64_t random_seed = 0x9e3779b97f4a7c15ULL;
+};
+
+}  // namespace coraft::raft

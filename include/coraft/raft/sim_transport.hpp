@@ -1,0 +1,162 @@
+// coraft/raft/sim_transport.hpp — the transport contract over a simulated network.
+//
+// A `sim_switchboard` stands for the wires between the nodes of one simulated cluster and outlives
+// every run of every node. Each run of a node owns a `sim_transport` registered with the board under
+// the node's id. Messages travel through the board's `Network`, which decides for each one whether
+// it arrives and when (drops, delays, reordering, partitions): `net.deliver(from, to, on_arrival)`
+// calls on_arrival at the arrival time, or never. Nothing in flight refers to a transport: requests
+// and replies find their recipient by id on arrival, so a node that crashed simply is not there.
+#pragma once
+
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "coraft/co/channel.hpp"
+#include "coraft/co/event.hpp"
+#include "coraft/co/result.hpp"
+#include "coraft/co/task.hpp"
+#include "coraft/co/when_any.hpp"
+#include "coraft/io/contract.hpp"
+#include "coraft/raft/transport.hpp"
+
+namespace coraft::raft {
+
+template <class N>
+concept sim_network = requires(N& n, node_id from, node_id to, std::function<void()> on_arrival) {
+  { n.deliver(from, to, std::move(on_arrival)) } -> std::same_as<void>;
+};
+
+template <sim_network Network, class Executor>
+  requires io::timers<Executor>
+class sim_transport;
+
+template <sim_network Network, class Executor>
+  requires io::timers<Executor>
+class sim_switchboard {
+ public:
+  explicit sim_switchboard(Network& network) : network_(network) {}
+  sim_switchboard(const sim_switchboard&) = delete;
+  sim_switchboard& operator=(const sim_switchboard&) = delete;
+
+  Network& network() noexcept { return network_; }
+
+  // Requests and replies sent so far, and the bytes of entries they carried (for cost checks).
+  std::uint64_t rpcs_sent() const noexcept { return rpcs_sent_; }
+  std::uint64_t payload_bytes_sent() const noexcept { return payload_bytes_sent_; }
+
+ private:
+  friend class sim_transport<Network, Executor>;
+  using endpoint = sim_transport<Network, Executor>;
+
+  endpoint* find(node_id id) const {
+    auto it = endpoints_.find(id);
+    return it == endpoints_.end() ? nullptr : it->second;
+  }
+
+  Network& network_;
+  std::map<node_id, endpoint*> endpoints_;  // the running transport of each node, if it runs
+  std::uint64_t next_call_ = 0;             // call ids are unique across runs of every node
+  std::uint64_t rpcs_sent_ = 0;
+  std::uint64_t payload_bytes_sent_ = 0;
+};
+
+template <sim_network Network, class Executor>
+  requires io::timers<Executor>
+class sim_transport {
+ public:
+  using board = sim_switchboard<Network, Executor>;
+
+  // `rpc_timeout` bounds every call: a request or reply lost on the way shows up as unreachable.
+  sim_transport(board& b, Executor& executor, node_id self, io::duration rpc_timeout,
+                std::size_t inbox_capacity = 256)
+      : board_(b), executor_(executor), self_(self), rpc_timeout_(rpc_timeout),
+        inbox_(inbox_capacity) {
+    if (board_.find(self)) throw std::logic_error("coraft::raft::sim_transport: id already running");
+    board_.endpoints_[self] = this;
+  }
+  sim_transport(const sim_transport&) = delete;
+  sim_transport& operator=(const sim_transport&) = delete;
+  // The node using this transport must have stopped: no call may still be waiting.
+  ~sim_transport() { board_.endpoints_.erase(self_); }
+
+  co::task<co::result<request_vote_reply>> call(node_id peer, request_vote_args args) {
+    return call_as<request_vote_reply>(peer, std::move(args));
+  }
+  co::task<co::result<append_entries_reply>> call(node_id peer, append_entries_args args) {
+    return call_as<append_entries_reply>(peer, std::move(args));
+  }
+
+  co::task<co::result<inbound_rpc>> receive() { co_return co_await inbox_.recv(); }
+
+ private:
+  struct pending_call {
+    std::optional<rpc_reply> reply;
+    co::event arrived;
+  };
+
+  // Sends one request and awaits its reply racing the timeout; ends with either.
+  template <class Reply, class Args>
+  co::task<co::result<Reply>> call_as(node_id peer, Args args) {
+    const std::uint64_t id = ++board_.next_call_;
+    pending_call pending;
+    calls_.emplace(id, &pending);
+    count(args);
+    board* b = &board_;
+    node_id from = self_;
+    board_.network_.deliver(from, peer, [b, from, peer, id, request = rpc_request(std::move(args))]() mutable {
+      if (auto* target = b->find(peer)) target->accept(from, id, std::move(request));
+    });
+    auto first = co_await co::when_any(pending.arrived.wait(), timeout());
+    calls_.erase(id);
+    if (first.index() == 1 && !std::get<1>(first)) co_return std::get<1>(first).error();
+    if (first.index() == 0 && !std::get<0>(first)) co_return std::get<0>(first).error();
+    if (!pending.reply) co_return make_error_code(errc::unreachable);
+    co_return std::get<Reply>(std::move(*pending.reply));
+  }
+
+  co::task<co::result<void>> timeout() { co_return co_await executor_.sleep_for(rpc_timeout_); }
+
+  // A request arrived for this node: queue it, with a respond function that sends the reply back
+  // through the network to whichever run of the caller is still waiting for call `id`.
+  void accept(node_id from, std::uint64_t id, rpc_request request) {
+    board* b = &board_;
+    node_id me = self_;
+    inbound_rpc rpc{from, std::move(request), [b, me, from, id](rpc_reply reply) {
+      if (auto* self = b->find(me)) self->count(reply);
+      b->network_.deliver(me, from, [b, from, id, reply = std::move(reply)]() mutable {
+        if (auto* caller = b->find(from)) caller->complete(id, std::move(reply));
+      });
+    }};
+    (void)inbox_.try_send(rpc);  // a full inbox drops the request, as an overloaded server would
+  }
+
+  void complete(std::uint64_t id, rpc_reply reply) {
+    auto it = calls_.find(id);
+    if (it == calls_.end()) return;  // the call gave up already
+    it->second->reply = std::move(reply);
+    it->second->arrived.set();
+  }
+
+  template <class Message>
+  void count(const Message& message) {
+    ++board_.rpcs_sent_;
+    if constexpr (std::is_same_v<Message, append_entries_args>) {
+      for (const auto& e : message.entries) board_.payload_bytes_sent_ += e.payload.size();
+    }
+  }
+  void count(const rpc_reply&) { ++board_.rpcs_sent_; }
+
+  board& board_;
+  Executor& executor_;
+  const node_id self_;
+  const io::duration rpc_timeout_;
+  co::channel<inbound_rpc> inbox_;
+  std::map<std::uint64_t, pending_call*> calls_;  // calls awaiting a reply, by id
+};
+
+}  // namespace coraft::raft

@@ -1,0 +1,36 @@
+// coraft/raft/transport.hpp — the transport contract: how a node reaches its peers.
+//
+// Outbound, `co_await call(peer, args)` yields the peer's reply or an error value (unreachable,
+// timed out, cancelled); it never waits forever. Inbound, the node pulls requests with
+// `co_await receive()` and answers each through its `respond` function, whenever it is ready: a
+// follower answers AppendEntries only once the entries are durable. Pulling keeps every coroutine
+// that touches the node inside the node's own scope.
+#pragma once
+
+#include <concepts>
+#include <functional>
+#include <variant>
+
+#include "coraft/co/result.hpp"
+#include "coraft/co/task.hpp"
+#include "coraft/raft/messages.hpp"
+
+namespace coraft::raft {
+
+using rpc_request = std::variant<request_vote_args, append_entries_args>;
+using rpc_reply = std::variant<request_vote_reply, append_entries_reply>;
+
+struct inbound_rpc {
+  node_id from = nobody;
+  rpc_request request;
+  std::function<void(rpc_reply)> respond;  // send the reply back; a no-op if the caller is gone
+};
+
+template <class T>
+concept transport = requires(T& t, node_id peer, request_vote_args vote, append_entries_args append) {
+  { t.call(peer, vote) } -> std::same_as<co::task<co::result<request_vote_reply>>>;
+  { t.call(peer, append) } -> std::same_as<co::task<co::result<append_entries_reply>>>;
+  { t.receive() } -> std::same_as<co::task<co::result<inbound_rpc>>>;
+};
+
+}  // namespace coraft::raft

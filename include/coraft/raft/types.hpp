@@ -1,0 +1,99 @@
+// coraft/raft/types.hpp — the protocol's vocabulary: terms, indexes, node ids, entries, errors.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <vector>
+
+#include <boost/describe/enum.hpp>
+#include <boost/describe/class.hpp>
+
+namespace coraft::raft {
+
+using term_t = std::uint64_t;   // election term; 0 before any election (§5.1)
+using index_t = std::uint64_t;  // log position; entries start at 1, 0 means "before the log"
+using node_id = std::uint32_t;  // cluster member; 0 is never a member and means "nobody"
+
+inline constexpr node_id nobody = 0;
+
+enum class entry_kind : std::uint8_t {
+  command,  // an application command, delivered through the apply channel
+  no_op,    // appended by each new leader to commit entries of earlier terms (§5.4.2, §8)
+};
+BOOST_DESCRIBE_ENUM(entry_kind, command, no_op)
+
+using bytes = std::vector<std::byte>;
+
+struct log_entry {
+  term_t term = 0;
+  entry_kind kind = entry_kind::command;
+  bytes payload;
+
+  friend bool operator==(const log_entry&, const log_entry&) = default;
+};
+BOOST_DESCRIBE_STRUCT(log_entry, (), (term, kind, payload))
+
+enum class role : std::uint8_t { follower, candidate, leader };
+BOOST_DESCRIBE_ENUM(role, follower, candidate, leader)
+
+inline const char* to_string(role r) noexcept {
+  switch (r) {
+    case role::follower: return "follower";
+    case role::candidate: return "candidate";
+    case role::leader: return "leader";
+  }
+  return "?";
+}
+
+// Outcomes of proposals and calls that a caller handles.
+enum class errc {
+  not_leader = 1,    // this node does not lead; status().leader names the one it knows, if any
+  leadership_lost,   // it led when the entry was proposed but stepped down before it committed
+  entry_overwritten, // a later leader replaced the entry at that index: it will never commit
+  shut_down,         // the node is shutting down
+  unreachable,       // the transport could not deliver a request or its reply in time
+};
+
+inline const std::error_category& error_category() noexcept {
+  struct category final : std::error_category {
+    const char* name() const noexcept override { return "coraft.raft"; }
+    std::string message(int code) const override {
+      switch (static_cast<errc>(code)) {
+        case errc::not_leader: return "not the leader";
+        case errc::leadership_lost: return "leadership lost before the entry committed";
+        case errc::entry_overwritten: return "entry overwritten by a later leader";
+        case errc::shut_down: return "node shut down";
+        case errc::unreachable: return "peer unreachable";
+      }
+      return "unknown coraft.raft error";
+    }
+  };
+  static const category instance;
+  return instance;
+}
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+}  // namespace coraft::raft
+
+template <>
+struct std::is_error_code_enum<coraft::raft::errc> : std::true_type {};
+
+namespace coraft::raft {
+
+// A byte buffer from text, and back: handy for examples and tests.
+inline bytes to_bytes(std::string_view text) {
+  bytes out(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) out[i] = static_cast<std::byte>(text[i]);
+  return out;
+}
+inline std::string to_string(const bytes& data) {
+  return std::string(reinterpret_cast<const char*>(data.data()), data.size());
+}
+
+}  // namespace coraft::raft
