@@ -140,3 +140,17 @@ TEST_CASE("when_all: one failure cancels the rest and is rethrown after they end
   CHECK_THROWS_WITH_AS(block_on(sched, body()), "bad", std::logic_error);
   CHECK(ended == 100);
 }
+
+TEST_CASE("when_any and when_all: accept awaiters beside tasks") {
+  manual_scheduler sched;
+  event never, ready(true);
+  auto body = [&]() -> task<void> {
+    auto first = co_await when_any(never.wait(), ready.wait());
+    CHECK(first.index() == 1);
+    CHECK(std::get<1>(first).has_value());
+    auto [a, b] = co_await when_all(ready.wait(), after_yields(2));
+    CHECK(a.has_value());
+    (void)b;
+  };
+  block_on(sched, body());
+}
