@@ -75,6 +75,17 @@ class safety_checker {
 
   void applied(raft::node_id id, const raft::applied_entry& e) {
     per_node& seen = nodes_[id];
+    if (e.is_snapshot) {
+      // A snapshot moves the application forward to its index, never back; it ends at an entry
+      // that was committed with the same term.
+      if (e.index <= seen.last_applied)
+        violated("node " + std::to_string(id) + " was given a snapshot at " + std::to_string(e.index) +
+                 " after applying " + std::to_string(seen.last_applied));
+      if (e.index < committed_.size() && committed_[e.index].term != e.term)
+        violated("node " + std::to_string(id) + " was given a snapshot ending at a term that was not committed there");
+      seen.last_applied = e.index;
+      return;
+    }
     if (e.index != seen.last_applied + 1)
       violated("node " + std::to_string(id) + " applied index " + std::to_string(e.index) +
                " after " + std::to_string(seen.last_applied));

@@ -30,9 +30,11 @@ void for_each_seed(const char* name, Scenario scenario, std::uint64_t default_co
     try {
       scenario(seed);
     } catch (const std::exception& e) {
-      FAIL_CHECK(name << " failed with seed " << seed << ": " << e.what()
-                      << "\n  replay: CORAFT_SEED=" << seed << " <build>/tests/test_raft --test-case='"
-                      << name << "*'");
+      // As std::string: doctest prints a plain char pointer as an address.
+      const std::string scenario_name(name), why(e.what());
+      FAIL_CHECK(scenario_name << " failed with seed " << seed << ": " << why
+                               << "\n  replay: CORAFT_SEED=" << seed << " <build>/tests/test_raft --test-case='"
+                               << scenario_name << "*'");
       return;
     }
   }

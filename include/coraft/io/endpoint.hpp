@@ -7,12 +7,18 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace coraft::io {
 
 struct endpoint {
   std::string host;  // an IPv4 address on the real network, any name in the simulator
   std::uint16_t port = 0;
+
+  // Constructors, so that endpoint is not an aggregate: g++ 12 destroys a braced aggregate
+  // temporary twice when it appears in a co_await operand, as `co_await connect({host, port})`.
+  endpoint() = default;
+  endpoint(std::string h, std::uint16_t p) : host(std::move(h)), port(p) {}
 
   std::string to_string() const { return host + ":" + std::to_string(port); }
   friend auto operator<=>(const endpoint&, const endpoint&) = default;

@@ -71,6 +71,17 @@ class log_window {
     return 0;
   }
 
+  // Drop the entries up to and including `through`, now covered by a snapshot (§7). The window's
+  // base moves there; term_at(through) stays answerable.
+  void compact(index_t through) {
+    if (through <= base_index_) return;
+    if (through > last_index()) throw std::logic_error("coraft::raft::log_window: compacting past the end");
+    term_t through_term = term_at(through);
+    entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(through - base_index_));
+    base_index_ = through;
+    base_term_ = through_term;
+  }
+
   // Rebuild the window from persisted state: entries starting at base_index + 1.
   void reset(index_t base_index, term_t base_term, std::deque<log_entry> entries) {
     base_index_ = base_index;

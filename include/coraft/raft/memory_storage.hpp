@@ -52,6 +52,11 @@ class memory_storage {
     return issued_;
   }
 
+  write_id save_snapshot(snapshot_meta meta, bytes data) {
+    pending_.push_back({++issued_, snapshot_write{meta, std::move(data)}});
+    return issued_;
+  }
+
   write_id last_write() const noexcept { return issued_; }
 
   // Resumes once write w is durable. The first waiter to find no sync running performs one for
@@ -84,14 +89,19 @@ class memory_storage {
     index_t from;
     std::vector<log_entry> entries;
   };
+  struct snapshot_write {
+    snapshot_meta meta;
+    bytes data;
+  };
   struct write {
     write_id id;
-    std::variant<term_and_vote, entries_from> change;
+    std::variant<term_and_vote, entries_from, snapshot_write> change;
   };
 
   void apply_through(write_id target) {
     while (!pending_.empty() && pending_.front().id <= target) {
-      std::visit([this](auto& change) { apply(change); }, pending_.front().change);
+      // this->: clang 16 does not see the capture used through an overloaded member call here.
+      std::visit([this](auto& change) { this->apply(change); }, pending_.front().change);
       pending_.pop_front();
     }
     synced_ = std::max(synced_, target);
@@ -102,11 +112,22 @@ class memory_storage {
     disk_.durable.voted_for = change.vote;
   }
   void apply(entries_from& change) {
-    auto& log = disk_.durable.entries;
-    if (change.from == 0 || change.from - 1 > log.size())
-      throw std::logic_error("coraft::raft::memory_storage: append would leave a gap in the log");
-    log.resize(change.from - 1);
-    for (auto& e : change.entries) log.push_back(std::move(e));
+    auto& state = disk_.durable;
+    const index_t base = state.snapshot.last_index;  // entries[k] is the entry at base + 1 + k
+    if (change.from <= base || change.from - 1 > base + state.entries.size())
+      throw std::logic_error("coraft::raft::memory_storage: append outside the stored log");
+    state.entries.resize(change.from - 1 - base);
+    for (auto& e : change.entries) state.entries.push_back(std::move(e));
+  }
+  void apply(snapshot_write& change) {
+    auto& state = disk_.durable;
+    const index_t base = state.snapshot.last_index;
+    const index_t covered = change.meta.last_index;
+    if (covered <= base) return;  // older than what is stored
+    const index_t drop = std::min<index_t>(covered - base, state.entries.size());
+    state.entries.erase(state.entries.begin(), state.entries.begin() + static_cast<std::ptrdiff_t>(drop));
+    state.snapshot = change.meta;
+    state.snapshot_data = std::move(change.data);
   }
 
   Executor& executor_;

@@ -2,6 +2,7 @@
 // so that the wire codec encodes them without a hand-written serializer.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include <boost/describe/class.hpp>
@@ -55,5 +56,27 @@ struct append_entries_reply {
 };
 BOOST_DESCRIBE_STRUCT(append_entries_reply, (),
                       (term, success, match_index, conflict_term, conflict_index))
+
+// Invoked by the leader to send a snapshot to a follower that lags behind the leader's log (§7),
+// in chunks so that a large snapshot streams.
+struct install_snapshot_args {
+  term_t term = 0;             // leader's term
+  node_id leader = nobody;     // so followers can redirect clients
+  index_t last_index = 0;      // the snapshot replaces every entry up to and including this one
+  term_t last_term = 0;        // term of that entry
+  std::uint64_t offset = 0;    // where this chunk goes in the snapshot
+  bytes data;                  // the chunk
+  bool done = false;           // true on the last chunk
+  friend bool operator==(const install_snapshot_args&, const install_snapshot_args&) = default;
+};
+BOOST_DESCRIBE_STRUCT(install_snapshot_args, (),
+                      (term, leader, last_index, last_term, offset, data, done))
+
+struct install_snapshot_reply {
+  term_t term = 0;            // the follower's current term, for the leader to update itself
+  bool accepted = false;      // the chunk was taken (and, when done, the snapshot is durable)
+  friend bool operator==(const install_snapshot_reply&, const install_snapshot_reply&) = default;
+};
+BOOST_DESCRIBE_STRUCT(install_snapshot_reply, (), (term, accepted))
 
 }  // namespace coraft::raft

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -34,12 +35,13 @@
 
 namespace coraft::raft {
 
-// A committed entry, as the application receives it.
+// A committed entry, or a snapshot, as the application receives it.
 struct applied_entry {
   index_t index = 0;
   term_t term = 0;
   entry_kind kind = entry_kind::command;  // no-ops are delivered too; applications skip them
-  bytes payload;
+  bytes payload;             // the command, or the snapshot's contents
+  bool is_snapshot = false;  // the application's whole state as of `index`: replace, don't apply
 };
 
 // Where a proposal landed: it is committed at this index in this term.
@@ -108,6 +110,18 @@ class node {
             log_.last_index()};
   }
 
+  // Log compaction (§7): the application's state as of `through` (an index it has applied)
+  // replaces the log up to there, in memory at once and on disk with the next sync.
+  void snapshot(index_t through, bytes state) {
+    if (through <= log_.base_index()) return;  // already covered
+    if (through > last_applied_)
+      throw std::invalid_argument("coraft::raft::node::snapshot: index not applied yet");
+    snapshot_ = snapshot_meta{through, log_.term_at(through)};
+    snapshot_data_ = std::make_shared<const bytes>(std::move(state));
+    log_.compact(through);
+    (void)storage_.save_snapshot(snapshot_, *snapshot_data_);
+  }
+
   // Committed entries, in log order, each exactly once per run of the node. The application must
   // keep receiving: when the channel is full, the node stops applying (but not replicating).
   co::channel<applied_entry>& applied() noexcept { return applied_; }
@@ -138,6 +152,7 @@ class node {
   co::task<void> replicate(node_id peer, leader_state* leading);
   co::task<void> send_append(node_id peer, append_entries_args args, leader_state* leading);
   co::task<void> persist_own_log(leader_state* leading);
+  co::task<void> send_snapshot(node_id peer, leader_state* leading);
   append_entries_args next_append(index_t from, bool with_entries) const;
   void advance_commit_index(const leader_state& leading);
 
@@ -146,6 +161,7 @@ class node {
   co::task<void> handle(inbound_rpc rpc);
   co::task<request_vote_reply> on_request_vote(request_vote_args args);
   co::task<append_entries_reply> on_append_entries(append_entries_args args);
+  co::task<install_snapshot_reply> on_install_snapshot(install_snapshot_args args);
 
   // State changes that must reach storage.
   bool observe_term(term_t term);
@@ -194,6 +210,14 @@ class node {
   co::scope* role_scope_ = nullptr;  // the scope of the current role, while it runs
   leader_state* leading_ = nullptr;  // the leader's state, only while leading
   std::map<index_t, pending_proposal*> proposals_;  // proposals awaiting commit, by index
+
+  // The latest snapshot (§7): it covers the log up to log_.base_index(). Shared, so that a leader
+  // streaming it to a follower keeps it alive while a newer one replaces it.
+  snapshot_meta snapshot_;
+  std::shared_ptr<const bytes> snapshot_data_ = std::make_shared<const bytes>();
+  bool snapshot_undelivered_ = false;  // installed or loaded, not yet handed to the application
+  snapshot_meta incoming_snapshot_;    // the snapshot a leader is streaming to this follower
+  bytes incoming_data_;                // its chunks so far
   std::uint64_t random_state_;
 };
 

@@ -30,8 +30,10 @@ co::task<void> node<E, T, S>::handle(inbound_rpc rpc) {
   rpc_reply reply;
   if (auto* vote = std::get_if<request_vote_args>(&rpc.request)) {
     reply = co_await on_request_vote(std::move(*vote));
+  } else if (auto* append = std::get_if<append_entries_args>(&rpc.request)) {
+    reply = co_await on_append_entries(std::move(*append));
   } else {
-    reply = co_await on_append_entries(std::move(std::get<append_entries_args>(rpc.request)));
+    reply = co_await on_install_snapshot(std::move(std::get<install_snapshot_args>(rpc.request)));
   }
   if (!ctx.stop.stop_requested()) rpc.respond(std::move(reply));
 }
@@ -91,6 +93,20 @@ co::task<append_entries_reply> node<E, T, S>::on_append_entries(append_entries_a
   leader_ = args.leader;
   heard_from_leader_.set();
 
+  // Entries up to our snapshot are committed, so they match the leader's (§5.4): skip them.
+  if (args.prev_log_index < log_.base_index()) {
+    const index_t covered = log_.base_index() - args.prev_log_index;
+    const index_t last_new = args.prev_log_index + args.entries.size();
+    if (covered >= args.entries.size()) {
+      reply.success = true;
+      reply.match_index = last_new;
+      co_return reply;
+    }
+    args.entries.erase(args.entries.begin(), args.entries.begin() + static_cast<std::ptrdiff_t>(covered));
+    args.prev_log_index = log_.base_index();
+    args.prev_log_term = log_.base_term();
+  }
+
   // Consistency check (§5.3): our log must hold prev_log_index with prev_log_term.
   if (args.prev_log_index > log_.last_index()) {
     reply.conflict_index = log_.last_index() + 1;
@@ -127,6 +143,58 @@ co::task<append_entries_reply> node<E, T, S>::on_append_entries(append_entries_a
   if (current_term_ != args.term) co_return append_entries_reply{current_term_};
   reply.success = true;
   reply.match_index = last_new;
+  co_return reply;
+}
+
+// InstallSnapshot receiver (§7, Figure 13). Chunks must arrive in order; the last one makes the
+// snapshot durable before it is acknowledged, and the application receives it through the apply
+// channel before any later entry.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<install_snapshot_reply> node<E, T, S>::on_install_snapshot(install_snapshot_args args) {
+  observe_term(args.term);
+  install_snapshot_reply reply{current_term_, false};
+  if (args.term < current_term_) co_return reply;
+  if (role_ == role::leader) throw std::logic_error("coraft::raft: two leaders in one term");
+  if (role_ == role::candidate) become(role::follower);
+  leader_ = args.leader;
+  heard_from_leader_.set();
+
+  const snapshot_meta meta{args.last_index, args.last_term};
+  if (args.offset == 0) {
+    incoming_snapshot_ = meta;
+    incoming_data_.clear();
+  } else if (incoming_snapshot_ != meta || args.offset != incoming_data_.size()) {
+    co_return reply;  // out of order: the leader starts over
+  }
+  incoming_data_.insert(incoming_data_.end(), args.data.begin(), args.data.end());
+  if (!args.done) {
+    reply.accepted = true;
+    co_return reply;
+  }
+
+  if (meta.last_index > commit_index_ && meta.last_index > log_.base_index()) {
+    // Keep the entries after the snapshot if our log agrees with it there; otherwise the whole log
+    // is superseded.
+    const bool agrees = log_.contains(meta.last_index) && log_.term_at(meta.last_index) == meta.last_term;
+    snapshot_ = meta;
+    snapshot_data_ = std::make_shared<const bytes>(std::move(incoming_data_));
+    (void)storage_.save_snapshot(meta, *snapshot_data_);
+    if (agrees) {
+      log_.compact(meta.last_index);
+    } else {
+      log_.reset(meta.last_index, meta.last_term, {});
+      (void)storage_.append(log_, meta.last_index + 1);
+    }
+    snapshot_undelivered_ = true;
+    commit_advanced_.set();
+    set_commit_index(meta.last_index);
+  }
+  incoming_data_.clear();
+  incoming_snapshot_ = {};
+  if (!co_await storage_.durable(storage_.last_write())) co_return install_snapshot_reply{current_term_, false};
+  if (current_term_ != args.term) co_return install_snapshot_reply{current_term_, false};
+  reply.accepted = true;
   co_return reply;
 }
 

@@ -91,15 +91,32 @@ append_entries_args node<E, T, S>::next_append(index_t from, bool with_entries) 
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
-  co::scope requests(co_await co::current_context());
+  const co::context ctx = co_await co::current_context();
+  co::scope requests(ctx);
   peer_progress& progress = leading->of(peer);
   for (;;) {
+    // Sending does not suspend, so the loop must look for cancellation itself: once the node
+    // stops, every call fails at once and hands back its window slot, and without this check a
+    // leader stopped with entries still to send would resend them forever without yielding.
+    if (ctx.stop.stop_requested()) break;
     progress.wake.reset();
+    if (progress.mode != peer_progress::mode::snapshotting && progress.next_index <= log_.base_index()) {
+      // The entries this peer needs are compacted away: send the snapshot instead (§7).
+      progress.mode = peer_progress::mode::snapshotting;
+      ++progress.in_flight;
+      requests.spawn(send_snapshot(peer, leading));
+      continue;
+    }
+    const bool snapshotting = progress.mode == peer_progress::mode::snapshotting;
     std::size_t window =
         progress.mode == peer_progress::mode::replicating ? options_.max_appends_in_flight : 1;
     bool has_entries = progress.next_index <= log_.last_index();
-    bool room = progress.in_flight < window;
-    bool heartbeat_due = executor_.now() >= progress.last_sent + options_.heartbeat_interval;
+    bool room = !snapshotting && progress.in_flight < window;
+    // A heartbeat is anchored at the peer's known match, so it needs that entry's term: not while a
+    // snapshot is on its way or the match lies in the compacted prefix.
+    const bool may_heartbeat = !snapshotting && progress.match_index >= log_.base_index();
+    const io::time_point next_heartbeat = progress.last_sent + options_.heartbeat_interval;
+    bool heartbeat_due = may_heartbeat && executor_.now() >= next_heartbeat;
     if ((has_entries && room) || heartbeat_due) {
       // With room, send from next_index (entries if there are any); without, a bare heartbeat
       // anchored at the known match, which the peer accepts whatever is still in flight.
@@ -112,7 +129,8 @@ co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
       continue;
     }
     auto woken = co_await co::when_any(
-        sleep_until(progress.last_sent + options_.heartbeat_interval), progress.wake.wait());
+        sleep_until(may_heartbeat ? next_heartbeat : executor_.now() + options_.heartbeat_interval),
+        progress.wake.wait());
     bool cancelled = woken.index() == 0 ? !std::get<0>(woken) : !std::get<1>(woken);
     if (cancelled) break;
   }
@@ -133,6 +151,14 @@ co::task<void> node<E, T, S>::send_append(node_id peer, append_entries_args args
   peer_progress& progress = leading->of(peer);
   --progress.in_flight;
   progress.wake.set();
+  if (progress.mode == peer_progress::mode::snapshotting) {
+    // A snapshot is on its way; only a success may still move the peer's position forward.
+    if (reply && reply->term == term && reply->success && reply->match_index > progress.match_index) {
+      progress.match_index = reply->match_index;
+      advance_commit_index(*leading);
+    }
+    co_return;
+  }
   if (!reply) {
     // Lost or timed out: resend from the last known match, one request at a time.
     progress.mode = peer_progress::mode::probing;
@@ -159,6 +185,46 @@ co::task<void> node<E, T, S>::send_append(node_id peer, append_entries_args args
   }
   progress.next_index = std::clamp<index_t>(next, progress.match_index + 1, log_.last_index() + 1);
   progress.mode = peer_progress::mode::probing;
+}
+
+// Streams the latest snapshot to one peer, a chunk per request, each awaited before the next;
+// ends when the peer has it (its position then jumps past the snapshot), on a failure (the peer is
+// probed again, which leads back here), or when the role changes.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::send_snapshot(node_id peer, leader_state* leading) {
+  const std::shared_ptr<const bytes> data = snapshot_data_;
+  const snapshot_meta meta = snapshot_;
+  const term_t term = current_term_;
+  bool delivered = false;
+  for (std::uint64_t offset = 0;;) {
+    const std::size_t chunk = std::min<std::size_t>(options_.snapshot_chunk_bytes, data->size() - offset);
+    install_snapshot_args args;
+    args.term = term;
+    args.leader = id_;
+    args.last_index = meta.last_index;
+    args.last_term = meta.last_term;
+    args.offset = offset;
+    args.data.assign(data->begin() + static_cast<std::ptrdiff_t>(offset),
+                     data->begin() + static_cast<std::ptrdiff_t>(offset + chunk));
+    args.done = offset + chunk == data->size();
+    auto reply = co_await transport_.call(peer, std::move(args));
+    if (reply && observe_term(reply->term)) co_return;
+    if (role_ != role::leader || current_term_ != term) co_return;
+    if (!reply || !reply->accepted) break;
+    offset += chunk;
+    if (offset == data->size()) {
+      delivered = true;
+      break;
+    }
+  }
+  peer_progress& progress = leading->of(peer);
+  --progress.in_flight;
+  progress.mode = peer_progress::mode::probing;
+  if (delivered) progress.match_index = std::max(progress.match_index, meta.last_index);
+  progress.next_index = progress.match_index + 1;
+  progress.wake.set();
+  if (delivered) advance_commit_index(*leading);
 }
 
 // Commit the highest index a majority holds, if it is of the current term (§5.4.2, Figure 8).
@@ -213,7 +279,20 @@ template <class E, transport T, storage S>
 co::task<void> node<E, T, S>::apply_entries() {
   for (;;) {
     commit_advanced_.reset();
-    while (last_applied_ < commit_index_) {
+    for (;;) {
+      if (snapshot_undelivered_) {
+        // A snapshot installed from the leader, or loaded at start: it replaces everything the
+        // application applied before, and comes before any entry after it.
+        snapshot_undelivered_ = false;
+        if (snapshot_.last_index <= last_applied_) continue;
+        applied_entry state{snapshot_.last_index, snapshot_.last_term, entry_kind::command,
+                            *snapshot_data_, true};
+        const index_t through = state.index;
+        if (!co_await applied_.send(std::move(state))) co_return;
+        last_applied_ = std::max(last_applied_, through);
+        continue;
+      }
+      if (last_applied_ >= commit_index_) break;
       index_t index = last_applied_ + 1;
       const log_entry& entry = log_.at(index);
       // A named local, not a braced temporary inside the co_await: g++ 12 copies an aggregate

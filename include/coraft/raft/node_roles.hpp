@@ -16,7 +16,8 @@ struct node<E, T, S>::peer_progress {
   index_t match_index = 0;  // highest entry known replicated on the peer; only grows in a term
   // probing: one request at a time until the peer's log position is found;
   // replicating: up to max_appends_in_flight requests, next_index running ahead of match_index.
-  enum class mode { probing, replicating } mode = mode::probing;
+  // snapshotting: the entries it needs are compacted; a snapshot is on its way, nothing else is.
+  enum class mode { probing, replicating, snapshotting } mode = mode::probing;
   std::size_t in_flight = 0;        // AppendEntries sent and not yet answered
   io::time_point last_sent{};       // for the heartbeat
   co::event wake;                   // new entries, a reply, or a step back to probing
@@ -55,8 +56,14 @@ co::task<void> node<E, T, S>::run() {
   }
   current_term_ = recovered->current_term;
   voted_for_ = recovered->voted_for;
-  log_.reset(0, 0, {std::make_move_iterator(recovered->entries.begin()),
-                    std::make_move_iterator(recovered->entries.end())});
+  snapshot_ = recovered->snapshot;
+  snapshot_data_ = std::make_shared<const bytes>(std::move(recovered->snapshot_data));
+  log_.reset(snapshot_.last_index, snapshot_.last_term,
+             {std::make_move_iterator(recovered->entries.begin()),
+              std::make_move_iterator(recovered->entries.end())});
+  // What a snapshot covers is committed; the application gets it before any later entry.
+  commit_index_ = snapshot_.last_index;
+  snapshot_undelivered_ = snapshot_.last_index > 0;
   life.spawn(serve());
   life.spawn(apply_entries());
   life.spawn(play_roles());

@@ -19,6 +19,8 @@ struct options {
   std::size_t max_bytes_per_append = 1 << 20;
   // AppendEntries requests in flight per peer while it keeps up (pipelining); 1 while probing.
   std::size_t max_appends_in_flight = 8;
+  // Snapshots are sent to lagging followers in chunks of at most this many bytes (§7).
+  std::size_t snapshot_chunk_bytes = 256 * 1024;
   // Committed entries buffered for the application before the node waits for it to catch up.
   std::size_t apply_capacity = 1024;
   // Seeds the election-timeout randomness (mixed with the node id): fixed seeds replay runs.

@@ -91,6 +91,10 @@ class sim_transport {
     return call_as<append_entries_reply>(peer, std::move(args));
   }
 
+  co::task<co::result<install_snapshot_reply>> call(node_id peer, install_snapshot_args args) {
+    return call_as<install_snapshot_reply>(peer, std::move(args));
+  }
+
   co::task<co::result<inbound_rpc>> receive() { co_return co_await inbox_.recv(); }
 
  private:
@@ -147,6 +151,8 @@ class sim_transport {
     ++board_.rpcs_sent_;
     if constexpr (std::is_same_v<Message, append_entries_args>) {
       for (const auto& e : message.entries) board_.payload_bytes_sent_ += e.payload.size();
+    } else if constexpr (std::is_same_v<Message, install_snapshot_args>) {
+      board_.payload_bytes_sent_ += message.data.size();
     }
   }
   void count(const rpc_reply&) { ++board_.rpcs_sent_; }

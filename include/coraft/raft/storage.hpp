@@ -7,6 +7,9 @@
 // keep working while its disk catches up: the node awaits durability exactly where Figure 2 says a
 // state must be stable — before granting a vote, before a candidacy asks for votes, before a follower
 // acknowledges entries, and before a leader counts itself in a majority.
+//
+// Log compaction (§7): save_snapshot() stores the application's state as of an index and lets the
+// storage discard every entry it covers, so that disk use stays bounded however long the log grows.
 #pragma once
 
 #include <concepts>
@@ -22,16 +25,25 @@ namespace coraft::raft {
 
 using write_id = std::uint64_t;  // 1 for the first write of a storage instance, then increasing
 
+// The position a snapshot covers: every entry up to and including last_index (§7).
+struct snapshot_meta {
+  index_t last_index = 0;  // 0: no snapshot
+  term_t last_term = 0;
+  friend bool operator==(const snapshot_meta&, const snapshot_meta&) = default;
+};
+
 // What a storage holds after a restart.
 struct persistent_state {
   term_t current_term = 0;
   node_id voted_for = nobody;
-  std::vector<log_entry> entries;  // the log, from index 1
+  snapshot_meta snapshot;          // the latest durable snapshot, if any
+  bytes snapshot_data;             // its contents, as the application produced them
+  std::vector<log_entry> entries;  // the log after the snapshot: from snapshot.last_index + 1
 };
 
 template <class S>
 concept storage = requires(S& s, term_t term, node_id vote, const log_window& log, index_t from,
-                           write_id w) {
+                           snapshot_meta snapshot, bytes data, write_id w) {
   // Read what was durable at the last crash. Called once, before any write.
   { s.load() } -> std::same_as<co::task<co::result<persistent_state>>>;
   // Replace the term and vote.
@@ -40,6 +52,9 @@ concept storage = requires(S& s, term_t term, node_id vote, const log_window& lo
   // written, whatever the storage held at `from` and after is dropped. The entries are read (copied
   // or encoded) during the call.
   { s.append(log, from) } -> std::same_as<write_id>;
+  // Replace the snapshot and drop every log entry up to meta.last_index; later entries stay.
+  // Durable like any write: `co_await durable(w)` covers it.
+  { s.save_snapshot(snapshot, data) } -> std::same_as<write_id>;
   // The newest write issued so far (0 if none).
   { s.last_write() } -> std::same_as<write_id>;
   // Resume once write w and all before it are durable; an error if they cannot be made so.

@@ -17,8 +17,8 @@
 
 namespace coraft::raft {
 
-using rpc_request = std::variant<request_vote_args, append_entries_args>;
-using rpc_reply = std::variant<request_vote_reply, append_entries_reply>;
+using rpc_request = std::variant<request_vote_args, append_entries_args, install_snapshot_args>;
+using rpc_reply = std::variant<request_vote_reply, append_entries_reply, install_snapshot_reply>;
 
 struct inbound_rpc {
   node_id from = nobody;
@@ -27,9 +27,11 @@ struct inbound_rpc {
 };
 
 template <class T>
-concept transport = requires(T& t, node_id peer, request_vote_args vote, append_entries_args append) {
+concept transport = requires(T& t, node_id peer, request_vote_args vote, append_entries_args append,
+                             install_snapshot_args snapshot) {
   { t.call(peer, vote) } -> std::same_as<co::task<co::result<request_vote_reply>>>;
   { t.call(peer, append) } -> std::same_as<co::task<co::result<append_entries_reply>>>;
+  { t.call(peer, snapshot) } -> std::same_as<co::task<co::result<install_snapshot_reply>>>;
   { t.receive() } -> std::same_as<co::task<co::result<inbound_rpc>>>;
 };
 

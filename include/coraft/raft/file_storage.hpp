@@ -1,0 +1,427 @@
+// coraft/raft/file_storage.hpp — the storage contract on files: term, vote, log and snapshot in a
+// data directory, through any executor that implements io::files (io_uring or the simulated disk).
+//
+// The directory's format is in storage_format.hpp; what is read back after a crash, and which
+// damage is repaired or refused, in storage_recovery.hpp. This header is about writing.
+//
+// Issuing. Each write (save_term_and_vote, append, save_snapshot) is encoded at once into a queue
+// of *steps*, each an operation on one file: append records to a segment, cut a segment, write a
+// meta slot, store a snapshot. A step issued right after one of the same kind on the same file is
+// merged into it, so a burst of appends becomes one buffer. Where each record goes is decided at
+// issue time (log_segments.hpp), which is also where segments roll over at the configured size.
+//
+// Group commit. durable(w), with w not yet durable, either finds a flush in progress and waits for
+// it, then looks again, or starts one that performs *every* step queued so far. So all writes
+// issued while one flush's fdatasync is in flight are covered by the next flush, however many
+// callers wait for them. A flush performs its steps in issue order, each ending with its file
+// synced (a write and an fdatasync linked into one submission on io_uring), and with the directory
+// synced when the step created, renamed or removed a file. A step starts only once the one before
+// it is durable, so a crash always leaves the effect of a prefix of the writes: at most the step in
+// progress is partial, as a torn tail that recovery cuts, or a truncation half done.
+//
+// Errors (ENOSPC, EIO, ...). A failed step stops its flush; the flusher, and every caller waiting
+// for a write that flush covered, get the error from durable(). Whatever was durable stays so. The
+// failed step and all after it stay queued, in order, bytes included, and writes issued meanwhile
+// queue behind them: the next durable() call starts a new flush that performs them again from the
+// start of the failed step, rewriting the same bytes at the same offsets (after EIO the kernel may
+// have dropped the dirty pages, so syncing again alone would prove nothing). Once space returns,
+// the same writes succeed. A flush whose caller is cancelled stops the same way, and one of the
+// callers waiting for it takes over.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "coraft/co/event.hpp"
+#include "coraft/co/result.hpp"
+#include "coraft/co/task.hpp"
+#include "coraft/io/contract.hpp"
+#include "coraft/io/errors.hpp"
+#include "coraft/raft/log.hpp"
+#include "coraft/raft/log_segments.hpp"
+#include "coraft/raft/storage.hpp"
+#include "coraft/raft/storage_format.hpp"
+#include "coraft/raft/storage_recovery.hpp"
+
+namespace coraft::raft {
+
+struct file_storage_options {
+  std::uint64_t segment_size = std::uint64_t{64} << 20;  // a segment closes once it holds this much
+};
+
+// Counters for tests and benchmarks.
+struct file_storage_statistics {
+  std::uint64_t flushes = 0;          // group commits started
+  std::uint64_t data_syncs = 0;       // fdatasyncs of a file (alone or linked after its write)
+  std::uint64_t directory_syncs = 0;  // fsyncs of the data directory
+  std::uint64_t torn_bytes_cut = 0;   // bytes of a torn last record that load() cut off
+};
+
+template <class Executor>
+  requires io::files<Executor>
+class file_storage {
+ public:
+  using file = typename Executor::file;
+
+  // The executor outlives the storage. `directory` is created by load() if missing.
+  file_storage(Executor& executor, std::string directory, file_storage_options options = {})
+      : executor_(executor), directory_(std::move(directory)), options_(options) {}
+  file_storage(const file_storage&) = delete;
+  file_storage& operator=(const file_storage&) = delete;
+
+  const std::string& directory() const noexcept { return directory_; }
+  const file_storage_statistics& statistics() const noexcept { return statistics_; }
+
+  // Reads the directory back and repairs a torn tail. Awaits the reads, the repairs and their
+  // syncs; ends with the durable state, or an error naming the damaged file and offset.
+  co::task<co::result<persistent_state>> load() {
+    if (loaded_) throw std::logic_error("coraft::raft::file_storage: load() called twice");
+    auto found = co_await recover_directory(executor_, directory_);
+    if (!found) co_return found.error();
+    meta_file_ = std::move(found->meta_file);
+    meta_sequence_ = found->meta_sequence;
+    segments_ = std::move(found->segments);
+    stored_snapshot_ = found->state.snapshot.last_index;
+    statistics_.torn_bytes_cut += found->tail_bytes_cut;
+    loaded_ = true;
+    co_return std::move(found->state);
+  }
+
+  write_id save_term_and_vote(term_t term, node_id vote) {
+    const write_id id = begin_write();
+    if (auto* queued = mergeable<meta_write>()) {
+      *queued = meta_write{term, vote};  // only the newest term and vote need reach the disk
+      pending_.back().last = id;
+    } else {
+      pending_.push_back(step{id, id, false, meta_write{term, vote}});
+    }
+    return id;
+  }
+
+  write_id append(const log_window& log, index_t from) {
+    if (from <= segments_.covered_index() || from > segments_.next_index()) {
+      throw std::logic_error("coraft::raft::file_storage: append from " + std::to_string(from) +
+                             " outside the stored log (next index " +
+                             std::to_string(segments_.next_index()) + ")");
+    }
+    const write_id id = begin_write();
+    if (from < segments_.next_index()) cut_log(from, id);
+    for (index_t i = from; i <= log.last_index(); ++i) {
+      const log_entry& entry = log.at(i);
+      const auto where = segments_.place(format::record_size(entry), options_.segment_size);
+      auto* queued = mergeable<segment_write>();
+      if (!queued || where.new_segment || queued->segment != where.segment ||
+          queued->offset + queued->data.size() != where.offset) {
+        pending_.push_back(
+            step{id, id, false, segment_write{where.segment, where.offset, {}, where.new_segment}});
+        queued = &std::get<segment_write>(pending_.back().action);
+      }
+      pending_.back().last = id;
+      format::encode_record(queued->data, i, entry);
+    }
+    return id;
+  }
+
+  write_id save_snapshot(snapshot_meta meta, bytes data) {
+    const write_id id = begin_write();
+    if (meta.last_index <= segments_.covered_index()) return id;  // not newer than the stored one
+    std::vector<index_t> covered = segments_.drop_covered(meta.last_index);
+    const auto header = format::encode_snapshot_header(meta, data);
+    pending_.push_back(
+        step{id, id, false, snapshot_write{meta, header, std::move(data), std::move(covered)}});
+    return id;
+  }
+
+  write_id last_write() const noexcept { return issued_; }
+
+  // Resumes once write w and all before it are durable. Awaits the flush in progress and looks
+  // again, or performs a flush itself (see the top of this file). Ends ok, with the error of the
+  // flush that covered w, or with cancelled().
+  co::task<co::result<void>> durable(write_id w) {
+    if (w > issued_)
+      throw std::logic_error("coraft::raft::file_storage: durable() of a write never issued");
+    while (durable_ < w) {
+      if (flushing_) {
+        const std::uint64_t awaited = statistics_.flushes;
+        if (auto woke = co_await flush_done_.wait(); !woke) co_return woke;
+        if (failed_flush_ == awaited && w <= failed_flush_covered_) co_return failure_;
+        continue;  // w was issued after that flush started, or its flusher was cancelled
+      }
+      flushing_ = true;
+      flush_done_.reset();
+      const std::uint64_t number = ++statistics_.flushes;
+      const write_id covers = issued_;
+      auto flushed = co_await flush();
+      flushing_ = false;
+      if (!flushed && !co::is_cancelled(flushed.error())) {
+        failed_flush_ = number;
+        failed_flush_covered_ = covers;
+        failure_ = flushed.error();
+      }
+      flush_done_.set();
+      if (!flushed) co_return flushed;
+    }
+    co_return co::result<void>{};
+  }
+
+ private:
+  // ---- steps ------------------------------------------------------------------------------------
+
+  struct segment_write {  // records appended to a segment
+    index_t segment;
+    std::uint64_t offset;
+    bytes data;
+    bool creates;  // the first write of a new segment file
+  };
+  struct segment_cut {  // a truncation (§5.3): later segments removed, the one holding `from` cut
+    index_t segment;
+    std::uint64_t length;
+    std::vector<index_t> removed;  // last first
+  };
+  struct meta_write {
+    term_t term;
+    node_id vote;
+  };
+  struct snapshot_write {
+    snapshot_meta meta;
+    std::array<std::byte, format::snapshot_header_size> header;
+    bytes data;
+    std::vector<index_t> covered;  // segments it makes obsolete
+  };
+  struct step {
+    write_id first;  // the writes whose effects it carries: first..last
+    write_id last;
+    bool attempted;  // a flush tried it: its file may hold some of its bytes, so it must not shrink
+    std::variant<segment_write, segment_cut, meta_write, snapshot_write> action;
+  };
+
+  write_id begin_write() {
+    if (!loaded_) throw std::logic_error("coraft::raft::file_storage: write before load()");
+    return ++issued_;
+  }
+
+  // The last queued step, if it is an `Action` no flush has tried yet: a new write may merge in.
+  template <class Action>
+  Action* mergeable() noexcept {
+    if (pending_.empty() || pending_.back().attempted) return nullptr;
+    return std::get_if<Action>(&pending_.back().action);
+  }
+
+  // Queue the truncation of the log before `from`.
+  void cut_log(index_t from, write_id id) {
+    auto cut = segments_.truncate_from(from);
+    auto* queued = mergeable<segment_write>();
+    if (queued && cut.removed.empty() && queued->segment == cut.segment &&
+        queued->offset <= cut.length) {
+      // The dropped records never reached the file: shorten what is queued instead of cutting it.
+      queued->data.resize(cut.length - queued->offset);
+      pending_.back().last = id;
+      return;
+    }
+    pending_.push_back(
+        step{id, id, false, segment_cut{cut.segment, cut.length, std::move(cut.removed)}});
+  }
+
+  // ---- flushing ---------------------------------------------------------------------------------
+
+  // Performs every queued step in order; awaits each one's I/O. Ends when all are durable, or at
+  // the first failure, which leaves that step and the rest queued, ahead of newer ones.
+  co::task<co::result<void>> flush() {
+    // Writes issued from now on queue apart: these steps' buffers are lent to the kernel.
+    std::deque<step> steps = std::exchange(pending_, {});
+    const write_id covers = issued_;
+    while (!steps.empty()) {
+      steps.front().attempted = true;
+      if (auto done = co_await perform(steps.front()); !done) {
+        for (; !steps.empty(); steps.pop_back()) pending_.push_front(std::move(steps.back()));
+        durable_ = std::max(durable_, pending_.front().first - 1);
+        co_return done;
+      }
+      steps.pop_front();
+      if (!steps.empty()) durable_ = std::max(durable_, steps.front().first - 1);
+    }
+    durable_ = std::max(durable_, covers);  // writes that needed no step (an older snapshot) too
+    co_return co::result<void>{};
+  }
+
+  // One step; awaits its I/O. The step belongs to the flush awaiting this.
+  co::task<co::result<void>> perform(step& s) {
+    if (auto* w = std::get_if<segment_write>(&s.action)) co_return co_await write_segment(*w);
+    if (auto* c = std::get_if<segment_cut>(&s.action)) co_return co_await cut_segment(*c);
+    if (auto* m = std::get_if<meta_write>(&s.action)) co_return co_await write_meta(*m);
+    co_return co_await write_snapshot(std::get<snapshot_write>(s.action));
+  }
+
+  // Appends records to a segment and syncs it, then the directory if the file is new. Awaits the
+  // open, the write and the syncs. `w` belongs to the flush awaiting this.
+  co::task<co::result<void>> write_segment(const segment_write& w) {
+    auto f = co_await segment_file(w.segment, w.creates);
+    if (!f) co_return f.error();
+    if (!w.data.empty()) {
+      const iovec piece{const_cast<std::byte*>(w.data.data()), w.data.size()};
+      if (auto r = co_await write_durably(**f, std::span(&piece, 1), w.offset); !r) co_return r;
+    }
+    if (w.creates) co_return co_await sync_directory();
+    co_return co::result<void>{};
+  }
+
+  // Removes the segments after the cut, newest first and each removal synced, so that a crash in
+  // between never leaves a gap; then cuts the segment holding the first dropped record and syncs
+  // the cut. Only then may records replacing the dropped ones be written: a crash can never leave
+  // old records behind new ones. Awaits the syncs. `c` belongs to the flush awaiting this.
+  co::task<co::result<void>> cut_segment(const segment_cut& c) {
+    for (index_t first : c.removed) {
+      if (auto r = remove_file(format::segment_name(first)); !r) co_return r;
+      if (auto r = co_await sync_directory(); !r) co_return r;
+    }
+    auto f = co_await segment_file(c.segment, false);
+    if (!f) co_return f.error();
+    if (auto r = executor_.truncate(**f, c.length); !r) co_return r;
+    ++statistics_.data_syncs;
+    co_return co_await executor_.fdatasync(**f);
+  }
+
+  // Writes the term and vote into the slot *not* holding the newest durable state, and syncs it.
+  // The first time, the file is prepared as meta.tmp and renamed into place, so that no crash can
+  // leave a `meta` without a valid slot. Awaits the write and the syncs. `m` belongs to the flush.
+  co::task<co::result<void>> write_meta(const meta_write& m) {
+    const format::meta_slot slot{meta_sequence_ + 1, m.term, m.vote};
+    const auto encoded = format::encode_meta_slot(slot);
+    const iovec piece{const_cast<std::byte*>(encoded.data()), encoded.size()};
+    const std::uint64_t offset = format::meta_slot_offset(slot.sequence);
+    if (meta_file_) {
+      if (auto r = co_await write_durably(*meta_file_, std::span(&piece, 1), offset); !r)
+        co_return r;
+    } else {
+      const std::string temporary = path_of(format::meta_temporary_name);
+      auto f = co_await executor_.open(temporary, O_RDWR | O_CREAT | O_TRUNC);
+      if (!f) co_return f.error();
+      if (auto r = co_await write_durably(*f, std::span(&piece, 1), offset); !r) co_return r;
+      if (auto r = executor_.rename(temporary, path_of(format::meta_name)); !r) co_return r;
+      if (auto r = co_await sync_directory(); !r) co_return r;
+      meta_file_.emplace(std::move(*f));
+    }
+    meta_sequence_ = slot.sequence;
+    co_return co::result<void>{};
+  }
+
+  // Writes snapshot.tmp, syncs it, renames it into place and syncs the directory; only then removes
+  // the snapshot it replaces and the segments it covers, and syncs the directory again. Awaits the
+  // writes and the syncs. `s` belongs to the flush awaiting this.
+  co::task<co::result<void>> write_snapshot(const snapshot_write& s) {
+    const std::string temporary = path_of(format::snapshot_temporary_name);
+    {
+      auto f = co_await executor_.open(temporary, O_RDWR | O_CREAT | O_TRUNC);
+      if (!f) co_return f.error();
+      const std::array<iovec, 2> pieces{
+          iovec{const_cast<std::byte*>(s.header.data()), s.header.size()},
+          iovec{const_cast<std::byte*>(s.data.data()), s.data.size()}};
+      if (auto r = co_await write_durably(*f, pieces, 0); !r) co_return r;
+    }
+    if (auto r = executor_.rename(temporary, path_of(format::snapshot_name(s.meta.last_index))); !r)
+      co_return r;
+    if (auto r = co_await sync_directory(); !r) co_return r;
+    if (stored_snapshot_ != 0 && stored_snapshot_ != s.meta.last_index) {
+      if (auto r = remove_file(format::snapshot_name(stored_snapshot_)); !r) co_return r;
+    }
+    for (index_t first : s.covered) {
+      if (auto r = remove_file(format::segment_name(first)); !r) co_return r;
+    }
+    stored_snapshot_ = s.meta.last_index;
+    co_return co_await sync_directory();
+  }
+
+  // Writes `pieces` at `offset` and syncs the file, as one linked write + fdatasync. Should the
+  // kernel take only part of the bytes, writes them again piece by piece to learn why (ENOSPC,
+  // usually) and syncs if that succeeds. Awaits the writes and the sync; the file and the memory
+  // `pieces` points to belong to the caller, which awaits this.
+  co::task<co::result<void>> write_durably(file& f, std::span<const iovec> pieces,
+                                           std::uint64_t offset) {
+    ++statistics_.data_syncs;
+    auto done = co_await executor_.write_and_sync(f, pieces, offset);
+    if (done || done.error() != io::errc::short_write) co_return done;
+    for (const iovec& piece : pieces) {
+      std::span<const std::byte> rest(static_cast<const std::byte*>(piece.iov_base), piece.iov_len);
+      while (!rest.empty()) {
+        auto written = co_await executor_.pwrite(f, rest, offset);
+        if (!written) co_return written.error();
+        if (*written == 0) co_return make_error_code(io::errc::short_write);
+        rest = rest.subspan(*written);
+        offset += *written;
+      }
+    }
+    ++statistics_.data_syncs;
+    co_return co_await executor_.fdatasync(f);
+  }
+
+  // The segment file starting at `first`: the one kept open, or opened now (created, and emptied
+  // of what an earlier failed attempt left, if `creates`). Awaits the open.
+  co::task<co::result<file*>> segment_file(index_t first, bool creates) {
+    if (segment_file_ && open_segment_ == first && !creates) co_return &*segment_file_;
+    segment_file_.reset();
+    auto f = co_await executor_.open(path_of(format::segment_name(first)),
+                                     creates ? O_RDWR | O_CREAT | O_TRUNC : O_RDWR);
+    if (!f) co_return f.error();
+    segment_file_.emplace(std::move(*f));
+    open_segment_ = first;
+    co_return &*segment_file_;
+  }
+
+  // Removes a file of the directory (durable after the next directory sync); one already gone is
+  // fine, as after a retried step.
+  co::result<void> remove_file(const std::string& name) {
+    if (segment_file_ && name == format::segment_name(open_segment_)) segment_file_.reset();
+    auto removed = executor_.remove(path_of(name));
+    if (!removed && removed.error() != std::errc::no_such_file_or_directory) return removed;
+    return {};
+  }
+
+  // Makes the directory's entries durable (files created, renamed, removed); awaits the fsync.
+  co::task<co::result<void>> sync_directory() {
+    ++statistics_.directory_syncs;
+    co_return co_await executor_.sync_directory(directory_);
+  }
+
+  std::string path_of(std::string_view name) const { return detail::path_in(directory_, name); }
+
+  Executor& executor_;
+  const std::string directory_;
+  const file_storage_options options_;
+  file_storage_statistics statistics_;
+  bool loaded_ = false;  // load() has succeeded; writes before it are a programming error
+
+  // As issued: the log's layout including every queued write, and the write numbering.
+  log_segments segments_;
+  write_id issued_ = 0;
+  std::deque<step> pending_;  // queued and not being flushed, in issue order
+
+  // As durable. Changed only by the flush, as each step completes.
+  write_id durable_ = 0;              // every write up to here is durable
+  std::optional<file> meta_file_;     // open once the file exists
+  std::uint64_t meta_sequence_ = 0;   // of the slot holding the newest durable term and vote
+  index_t stored_snapshot_ = 0;       // last index of the snapshot file in place (0: none)
+  std::optional<file> segment_file_;  // the segment last written, kept open
+  index_t open_segment_ = 0;          // its first index
+
+  // Group commit.
+  bool flushing_ = false;              // a durable() call is performing a flush
+  co::event flush_done_;               // set when that flush ends, either way
+  std::uint64_t failed_flush_ = 0;     // the number of the last flush that failed (not cancelled)
+  write_id failed_flush_covered_ = 0;  // the writes it was to make durable
+  std::error_code failure_;            // and why it failed
+};
+
+}  // namespace coraft::raft

@@ -1,0 +1,338 @@
+// Randomized fault injection beyond the lab's fixed scenarios: partitions of every shape, crashes,
+// lossy and reordering links, all at once, while clients propose through the node's own API; and
+// how quickly an election settles once a partition heals.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "clients.hpp"
+#include "cluster.hpp"
+#include "seeds.hpp"
+
+using namespace coraft;
+using namespace coraft::test;
+
+namespace {
+
+std::string host(int i) { return raft_wires::host(cluster::id(i)); }
+
+// ---- partitions -----------------------------------------------------------------------------------
+
+// Cut the one-way link from server a to server b: every message on it is lost.
+void cut_link(cluster& c, int a, int b) {
+  sim::link_faults cut;
+  cut.drop = 1.0;
+  c.links().set_faults(host(a), host(b), cut);
+}
+
+// The servers in a random order, and a random point at which to split them (both sides non-empty).
+std::vector<int> shuffled_servers(cluster& c) {
+  std::vector<int> order(static_cast<std::size_t>(c.size()));
+  for (int i = 0; i < c.size(); ++i) order[static_cast<std::size_t>(i)] = i;
+  c.world().random().shuffle(order);
+  return order;
+}
+
+// Split the network in a randomly chosen shape:
+//  * two groups of random sizes (a majority and a minority, or a lone server and the rest);
+//  * three groups;
+//  * a bridge: two groups that cannot reach each other, and one server that reaches both;
+//  * one-way: a random server hears nobody but is heard by all, or the reverse.
+// Returns a name for the shape, for failure messages.
+std::string partition_at_random(cluster& c) {
+  auto& rng = c.world().random();
+  std::vector<int> order = shuffled_servers(c);
+  const std::size_t n = order.size();
+  c.links().heal();
+  c.links().clear_link_faults();
+  switch (rng.below(4)) {
+    case 0: {
+      std::size_t split = 1 + rng.below(n - 1);
+      std::vector<std::vector<std::string>> groups(2);
+      for (std::size_t k = 0; k < n; ++k) groups[k < split ? 0 : 1].push_back(host(order[k]));
+      c.links().partition(groups);
+      return "two groups";
+    }
+    case 1: {
+      std::vector<std::vector<std::string>> groups(3);
+      for (std::size_t k = 0; k < n; ++k) groups[k < 3 ? k : rng.below(3)].push_back(host(order[k]));
+      c.links().partition(groups);
+      return "three groups";
+    }
+    case 2: {
+      // order[0] is the bridge; the others split in two halves that only it connects.
+      std::size_t split = 1 + (n - 1) / 2;
+      for (std::size_t a = 1; a < n; ++a) {
+        for (std::size_t b = 1; b < n; ++b) {
+          if ((a < split) != (b < split)) cut_link(c, order[a], order[b]);
+        }
+      }
+      return "bridge";
+    }
+    default: {
+      bool deaf = rng.chance(0.5);
+      for (std::size_t k = 1; k < n; ++k) {
+        if (deaf) cut_link(c, order[k], order[0]);
+        else cut_link(c, order[0], order[k]);
+      }
+      return deaf ? "one server hears nobody" : "one server is heard by nobody";
+    }
+  }
+}
+
+void heal_partitions(cluster& c) {
+  c.links().heal();
+  c.links().clear_link_faults();
+}
+
+// ---- settled elections ----------------------------------------------------------------------------
+
+// One running server leads, and every running server is in its term and knows it as the leader.
+bool settled(cluster& c) {
+  int leader = -1;
+  for (int i = 0; i < c.size(); ++i) {
+    if (!c.running(i) || c.node(i)->status().role != raft::role::leader) continue;
+    if (leader != -1) return false;
+    leader = i;
+  }
+  if (leader == -1) return false;
+  const raft::node_status lead = c.node(leader)->status();
+  for (int i = 0; i < c.size(); ++i) {
+    if (!c.running(i)) continue;
+    const raft::node_status st = c.node(i)->status();
+    if (st.term != lead.term || st.leader != lead.id) return false;
+  }
+  return true;
+}
+
+// Let time pass until the election has settled; fails if that takes longer than `at_most`.
+// Returns how long it took.
+io::duration await_settled(cluster& c, io::duration at_most, const std::string& after) {
+  const io::time_point from = c.world().now();
+  while (!settled(c)) {
+    if (c.world().now() - from > at_most)
+      c.fail("no settled leader " + std::to_string(at_most / 1ms) + " ms after " + after);
+    c.sleep(5ms);
+  }
+  return c.world().now() - from;
+}
+
+}  // namespace
+
+TEST_CASE("HealedElection: after any partition heals, one leader is known to all within 5 seconds") {
+  for_each_seed("HealedElection", [](std::uint64_t seed) {
+    const int servers = 5;
+    cluster c(seed, servers);
+    auto& rng = c.world().random();
+    c.one(command(1), servers, true);
+    for (int round = 0; round < 10; ++round) {
+      std::string shape = partition_at_random(c);
+      // Long enough for isolated servers to raise their terms over several election timeouts.
+      c.sleep(rng.uniform(io::duration(500ms), io::duration(3s)));
+      heal_partitions(c);
+      await_settled(c, 5s, "healing a partition (" + shape + ") in round " + std::to_string(round));
+      // Settled for good: the leader commits, and nobody is left to disturb it.
+      c.one(command(100 + static_cast<std::uint64_t>(round)), servers, true);
+    }
+  });
+}
+
+namespace {
+
+// A proposal that propose() reported committed.
+struct acknowledged {
+  raft::index_t index = 0;
+  raft::term_t term = 0;
+  raft::bytes payload;
+};
+
+struct nemesis_log {
+  bool stop = false;  // set at the end: clients leave once their current proposal is settled
+  std::vector<acknowledged> acknowledged_proposals;
+  std::uint64_t proposals = 0;
+};
+
+// The running server that claims to lead in the highest term, if any claims to.
+std::optional<int> claimed_leader(cluster& c) {
+  std::optional<int> best;
+  for (int i = 0; i < c.size(); ++i) {
+    if (!c.running(i)) continue;
+    raft::node_status st = c.node(i)->status();
+    if (st.role == raft::role::leader && (!best || st.term > c.node(*best)->status().term)) best = i;
+  }
+  return best;
+}
+
+// The world's timer as a task that can race a proposal.
+co::task<co::result<void>> timer(cluster& c, io::duration how_long) {
+  co_return co_await c.world().sleep_for(how_long);
+}
+
+// A client: proposes unique payloads, one at a time with a pause between, to whichever server
+// claims to lead, giving up on a proposal after a second; records those acknowledged as committed;
+// ends once log->stop is set (or when cancelled).
+co::task<void> nemesis_client(cluster& c, int me, nemesis_log* log) {
+  std::uint64_t sequence = 0;
+  while (!log->stop) {
+    std::optional<int> target = claimed_leader(c);
+    if (!target) {
+      if (!co_await pause(c, 20ms)) co_return;
+      continue;
+    }
+    raft::bytes payload = raft::to_bytes("client " + std::to_string(me) + " #" + std::to_string(++sequence));
+    ++log->proposals;
+    // The node is held across this one await only, and outlives it:
+    //  * a node settles every proposal (committed, leadership_lost, shut_down) before its run()
+    //    ends, and the cluster destroys a node only after that; once settled, propose() touches
+    //    nothing of the node;
+    //  * a proposal given up on (the timer won) is withdrawn from the node when propose() resumes
+    //    cancelled. That resumption is queued before the timer's racer returns, and stopping a
+    //    node takes several steps of the FIFO ready queue, so it runs while the node still lives.
+    sim_node* node = c.node(*target);
+    auto first = co_await co::when_any(node->propose(payload), timer(c, 1s));
+    if (first.index() == 0 && std::get<0>(first)) {
+      const raft::proposal& landed = *std::get<0>(first);
+      acknowledged ack{landed.index, landed.term, std::move(payload)};
+      log->acknowledged_proposals.push_back(std::move(ack));
+    }
+    if (!co_await pause(c, c.world().random().uniform(io::duration(10ms), io::duration(100ms)))) co_return;
+  }
+}
+
+// Which cluster-wide link faults are on.
+struct link_weather {
+  bool unreliable = false;       // drops and short delays
+  bool long_reordering = false;  // some messages held back for seconds
+};
+
+// A server picked at random among those for which `pick(i)` holds, if any does.
+template <class Predicate>
+std::optional<int> any_server(cluster& c, Predicate pick) {
+  std::vector<int> candidates;
+  for (int i = 0; i < c.size(); ++i)
+    if (pick(i)) candidates.push_back(i);
+  if (candidates.empty()) return std::nullopt;
+  return c.world().random().pick(candidates);
+}
+
+// One random fault, or the repair of one, the repairs as likely as the faults. Leaders are picked on
+// purpose now and then: their crash or isolation is what tests the protocol most.
+void inject_fault(cluster& c, link_weather& weather) {
+  auto& rng = c.world().random();
+  switch (rng.below(14)) {
+    case 0:
+    case 1: partition_at_random(c); break;
+    case 2:
+    case 3: heal_partitions(c); break;
+    case 4:
+      if (auto server = any_server(c, [&](int j) { return c.connected(j); })) c.disconnect(*server);
+      break;
+    case 5:
+      if (auto leader = claimed_leader(c)) c.disconnect(*leader);
+      break;
+    case 6:
+    case 7:
+      if (auto server = any_server(c, [&](int j) { return !c.connected(j); })) c.connect(*server);
+      break;
+    case 8:
+      if (auto server = any_server(c, [&](int j) { return c.running(j); })) c.stop(*server);
+      break;
+    case 9:
+      if (auto leader = claimed_leader(c)) c.stop(*leader);
+      break;
+    case 10:
+    case 11:
+      if (auto server = any_server(c, [&](int j) { return !c.running(j); })) c.start(*server);
+      break;
+    case 12:
+      weather.unreliable = !weather.unreliable;
+      c.set_unreliable(weather.unreliable);
+      break;
+    default:
+      weather.long_reordering = !weather.long_reordering;
+      c.set_long_reordering(weather.long_reordering);
+      break;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Nemesis: every fault at once for a simulated minute; every acknowledged proposal survives") {
+  for_each_seed("Nemesis", [](std::uint64_t seed) {
+    const int servers = 5;
+    cluster c(seed, servers);
+    auto& rng = c.world().random();
+    nemesis_log log;
+    link_weather weather;
+    {
+      clients proposers(c);
+      for (int me = 0; me < 4; ++me) proposers.spawn(nemesis_client(c, me, &log));
+      const io::time_point end = c.world().now() + 60s;
+      while (c.world().now() < end) {
+        inject_fault(c, weather);
+        c.sleep(rng.uniform(io::duration(50ms), io::duration(1500ms)));
+        proposers.check();
+      }
+
+      // Heal everything; the election settles, and the clients' last proposals are settled too.
+      heal_partitions(c);
+      c.set_unreliable(false);
+      c.set_long_reordering(false);
+      for (int i = 0; i < servers; ++i) {
+        if (!c.running(i)) c.start(i);
+        c.connect(i);
+      }
+      await_settled(c, 5s, "the nemesis stopped");
+      log.stop = true;
+      proposers.join(30s);
+    }
+    if (log.acknowledged_proposals.empty())
+      c.fail("none of " + std::to_string(log.proposals) + " proposals committed in a minute of faults");
+
+    // Every server applies the whole log; each acknowledged proposal is in it where propose()
+    // said, with its payload, in its term; no payload was committed twice.
+    const raft::index_t last = c.one(command(rng.next()), servers, true);
+    std::set<raft::bytes> payloads;
+    for (raft::index_t index = 1; index <= last; ++index) {
+      const raft::log_entry& e = c.checker().committed(index);
+      if (e.kind != raft::entry_kind::command) continue;
+      c.wait(index, servers, std::nullopt);
+      if (!payloads.insert(e.payload).second)
+        c.fail("payload " + raft::to_string(e.payload) + " committed twice");
+    }
+    for (const acknowledged& ack : log.acknowledged_proposals) {
+      const raft::log_entry& e = c.checker().committed(ack.index);
+      if (e.kind != raft::entry_kind::command || e.term != ack.term || e.payload != ack.payload)
+        c.fail("acknowledged proposal " + raft::to_string(ack.payload) + " is not at index " +
+               std::to_string(ack.index) + " in term " + std::to_string(ack.term));
+      if (auto [count, value] = c.n_committed(ack.index); count != servers || value != ack.payload)
+        c.fail("acknowledged proposal " + raft::to_string(ack.payload) + " not applied by every server");
+    }
+
+    // Whole again, the cluster costs what the lab's Count allows: agreeing on a batch of commands
+    // takes few RPCs, and idling a constant number per heartbeat interval. Messages delayed
+    // before the heal have all arrived by now (the longest delay is 2.2 s).
+    c.sleep(3s);
+    const int leader = c.check_one_leader();
+    const std::uint64_t before = c.rpc_total();
+    const int iters = 10;
+    auto first = c.node(leader)->start(command(1));
+    if (!first.is_leader) c.fail("the settled leader lost its leadership");
+    for (int k = 1; k <= iters; ++k) c.node(leader)->start(command(static_cast<std::uint64_t>(k) + 1));
+    if (!c.wait(first.index + iters, servers, first.term)) c.fail("the term changed in a healed cluster");
+    const std::uint64_t agreeing = c.rpc_total() - before;
+    if (agreeing > 2 * static_cast<std::uint64_t>((iters + 1 + 3) * servers))
+      c.fail("too many RPCs (" + std::to_string(agreeing) + ") for " + std::to_string(iters + 1) + " entries");
+    const std::uint64_t idle_from = c.rpc_total();
+    const io::duration idle = 2s;
+    c.sleep(idle);
+    const auto intervals = static_cast<std::uint64_t>(idle / lab_options().heartbeat_interval);
+    const std::uint64_t idling = c.rpc_total() - idle_from;
+    if (idling > 2 * (servers - 1) * (intervals + 1))
+      c.fail("too many RPCs (" + std::to_string(idling) + ") for " + std::to_string(idle / 1ms) + " ms of idleness");
+  });
+}

@@ -1,0 +1,139 @@
+// The node's public API, on small simulated clusters: propose, start, status, the apply channel's
+// back-pressure, and shutdown.
+#include <doctest/doctest.h>
+
+#include "cluster.hpp"
+
+using namespace coraft;
+using namespace coraft::test;
+
+namespace {
+
+// One node on its own: it elects itself and commits alone.
+struct lone_node {
+  sim::world world{7};
+  sim::links links{world};
+  raft_wires wires{&world, &links};
+  raft::sim_switchboard<raft_wires, sim::world> board{wires};
+  raft::memory_disk disk;
+  sim_storage storage{world, disk, 500us};
+  sim_transport transport{board, world, 1, 100ms};
+  sim_node node;
+  co::scope life{world};
+
+  explicit lone_node(raft::options o = lab_options()) : node(world, transport, storage, 1, {}, o) {
+    links.add_host("n1");
+    life.spawn(node.run());
+  }
+  ~lone_node() {
+    life.request_stop();
+    while (life.size() > 0) world.step();
+  }
+  void run_for(io::duration d) { world.run_for(d); }
+};
+
+}  // namespace
+
+TEST_CASE("API: a lone node elects itself, and propose resumes once the entry is committed") {
+  lone_node n;
+  n.run_for(1s);
+  CHECK(n.node.status().role == raft::role::leader);
+  CHECK(n.node.status().leader == 1);
+  std::optional<co::result<raft::proposal>> outcome;
+  co::scope client(n.world);
+  client.spawn([](sim_node* node, std::optional<co::result<raft::proposal>>* out) -> co::task<void> {
+    out->emplace(co_await node->propose(raft::to_bytes("hello")));
+  }(&n.node, &outcome));
+  n.run_for(100ms);
+  REQUIRE(outcome.has_value());
+  REQUIRE(outcome->has_value());
+  CHECK((*outcome)->index == 2);  // after the leader's no-op
+  CHECK((*outcome)->term == n.node.status().term);
+  auto st = n.node.status();
+  CHECK(st.commit_index == 2);
+  CHECK(st.last_index == 2);
+  CHECK(st.first_index == 1);
+  // Both the no-op and the command wait in the apply channel, in order.
+  auto first = n.node.applied().try_recv();
+  auto second = n.node.applied().try_recv();
+  REQUIRE(first);
+  REQUIRE(second);
+  CHECK(first->kind == raft::entry_kind::no_op);
+  CHECK(second->index == 2);
+  CHECK(raft::to_string(second->payload) == "hello");
+  CHECK(n.disk.durable.entries.size() == 2);  // durable before it was acknowledged
+}
+
+TEST_CASE("API: the apply channel is bounded: a stalled application stalls applying, not committing") {
+  raft::options o = lab_options();
+  o.apply_capacity = 3;
+  lone_node n(o);
+  n.run_for(1s);
+  REQUIRE(n.node.status().role == raft::role::leader);
+  for (int i = 0; i < 10; ++i) CHECK(n.node.start(command(i)).is_leader);
+  n.run_for(200ms);
+  auto st = n.node.status();
+  CHECK(st.commit_index == 11);
+  CHECK(st.last_applied == 3);  // three buffered, the fourth waits for room
+  CHECK(n.node.applied().size() == 3);
+  for (int i = 0; i < 3; ++i) (void)n.node.applied().try_recv();
+  n.run_for(10ms);
+  CHECK(n.node.status().last_applied == 6);
+}
+
+TEST_CASE("API: a follower refuses proposals and names the leader it knows") {
+  cluster c(11, 3);
+  int leader = c.check_one_leader();
+  int follower = (leader + 1) % 3;
+  std::optional<co::result<raft::proposal>> outcome;
+  co::scope client(c.world());
+  client.spawn([](sim_node* node, std::optional<co::result<raft::proposal>>* out) -> co::task<void> {
+    out->emplace(co_await node->propose(raft::to_bytes("x")));
+  }(c.node(follower), &outcome));
+  REQUIRE(outcome.has_value());
+  CHECK(outcome->error() == raft::errc::not_leader);
+  CHECK(c.node(follower)->status().leader == cluster::id(leader));
+  auto r = c.node(follower)->start(raft::to_bytes("y"));
+  CHECK_FALSE(r.is_leader);
+}
+
+TEST_CASE("API: a leader that loses its leadership aborts the proposals it has not committed") {
+  cluster c(12, 3);
+  int leader = c.check_one_leader();
+  c.disconnect(leader);
+  std::optional<co::result<raft::proposal>> outcome;
+  co::scope client(c.world());
+  client.spawn([](sim_node* node, std::optional<co::result<raft::proposal>>* out) -> co::task<void> {
+    out->emplace(co_await node->propose(raft::to_bytes("lost")));
+  }(c.node(leader), &outcome));
+  c.sleep(2s);  // the others elect a new leader meanwhile
+  CHECK_FALSE(outcome.has_value());  // still waiting: it cannot know yet
+  c.connect(leader);                 // it hears of the higher term and steps down
+  c.sleep(1s);
+  REQUIRE(outcome.has_value());
+  CHECK((outcome->error() == raft::errc::leadership_lost || outcome->error() == raft::errc::entry_overwritten));
+}
+
+TEST_CASE("API: shutdown ends every coroutine of the node, fails pending proposals, closes the apply channel") {
+  cluster c(13, 3);
+  int leader = c.check_one_leader();
+  for (int i = 0; i < 3; ++i)
+    if (i != leader) c.disconnect(i);  // nothing can commit any more
+  std::optional<co::result<raft::proposal>> outcome;
+  bool shut = false;
+  co::scope client(c.world());
+  client.spawn([](sim_node* node, std::optional<co::result<raft::proposal>>* out) -> co::task<void> {
+    out->emplace(co_await node->propose(raft::to_bytes("pending")));
+  }(c.node(leader), &outcome));
+  c.sleep(100ms);
+  CHECK_FALSE(outcome.has_value());
+  client.spawn([](sim_node* node, bool* done) -> co::task<void> {
+    co_await node->shutdown();
+    *done = true;
+  }(c.node(leader), &shut));
+  c.sleep(10ms);
+  CHECK(shut);
+  REQUIRE(outcome.has_value());
+  CHECK(outcome->error() == raft::errc::shut_down);
+  CHECK(c.node(leader)->applied().closed());
+}

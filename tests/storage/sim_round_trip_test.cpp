@@ -1,0 +1,195 @@
+// file_storage on the simulated disk: what is written comes back, segments roll and are cut,
+// snapshots compact the log, and concurrent appends share fsyncs.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+
+using namespace storage_test;
+using namespace std::chrono_literals;
+
+namespace {
+
+raft::persistent_state reopen(machine& m, raft::file_storage_options options = {}) {
+  sim_storage storage(m.host, data_directory, options);
+  auto state = m.run(storage.load());
+  REQUIRE_MESSAGE(state, state.error().message());
+  return std::move(*state);
+}
+
+std::size_t count_with_prefix(const std::vector<std::string>& names, const std::string& prefix) {
+  return static_cast<std::size_t>(std::count_if(
+      names.begin(), names.end(), [&](const std::string& n) { return n.starts_with(prefix); }));
+}
+
+}  // namespace
+
+TEST_CASE("file storage: an empty directory loads as a fresh node and is created if missing") {
+  machine m;
+  auto state = reopen(m);
+  CHECK(state.current_term == 0);
+  CHECK(state.voted_for == raft::nobody);
+  CHECK(state.entries.empty());
+  CHECK(state.snapshot.last_index == 0);
+  CHECK(m.host.list_directory(data_directory).has_value());
+}
+
+TEST_CASE("file storage: term, vote and log survive a crash once durable, across many segments") {
+  machine m;
+  const raft::file_storage_options small{.segment_size = 300};
+  raft::log_window log;
+  {
+    sim_storage storage(m.host, data_directory, small);
+    REQUIRE(m.run(storage.load()));
+    storage.save_term_and_vote(3, 2);
+    for (int batch = 0; batch < 10; ++batch) append_entries(storage, log, 5, 3);
+    storage.save_term_and_vote(4, raft::nobody);
+    REQUIRE(m.run(storage.durable(storage.last_write())));
+    CHECK(storage.statistics().directory_syncs > 1);  // every new segment and the meta file
+  }
+  m.crash_and_restart();
+  auto state = reopen(m, small);
+  CHECK(state.current_term == 4);
+  CHECK(state.voted_for == raft::nobody);
+  CHECK(state.entries == entries_of(log));
+  CHECK(count_with_prefix(sim_files(m), "log-") > 3);
+}
+
+TEST_CASE(
+    "file storage: a truncation drops the conflicting suffix, in its segment and the ones after") {
+  machine m;
+  const raft::file_storage_options small{.segment_size = 250};
+  raft::log_window log;
+  {
+    sim_storage storage(m.host, data_directory, small);
+    REQUIRE(m.run(storage.load()));
+    append_entries(storage, log, 40, 1);
+    REQUIRE(m.run(storage.durable(storage.last_write())));
+    const std::size_t segments_before = count_with_prefix(sim_files(m), "log-");
+    // A new leader's entries replace everything from index 12 on (§5.3).
+    log.truncate_from(12);
+    for (int k = 0; k < 4; ++k) log.append(entry_for(log.last_index() + 1, 2));
+    storage.append(log, 12);
+    REQUIRE(m.run(storage.durable(storage.last_write())));
+    CHECK(count_with_prefix(sim_files(m), "log-") < segments_before);
+    // A truncation inside writes not yet flushed only shortens what is queued.
+    append_entries(storage, log, 6, 2);
+    log.truncate_from(18);
+    log.append(entry_for(18, 3));
+    storage.append(log, 18);
+    REQUIRE(m.run(storage.durable(storage.last_write())));
+  }
+  m.crash_and_restart();
+  auto state = reopen(m, small);
+  CHECK(state.entries == entries_of(log));
+  CHECK(state.entries.size() == 18);
+}
+
+TEST_CASE(
+    "file storage: a snapshot replaces the covered log; later entries stay and load after it") {
+  machine m;
+  const raft::file_storage_options small{.segment_size = 200};
+  raft::log_window log;
+  const raft::bytes first_data = raft::to_bytes("state as of 25");
+  const raft::bytes second_data = raft::to_bytes("state as of 70");
+  {
+    sim_storage storage(m.host, data_directory, small);
+    REQUIRE(m.run(storage.load()));
+    append_entries(storage, log, 40, 1);
+    storage.save_snapshot({25, 1}, first_data);
+    REQUIRE(m.run(storage.durable(storage.last_write())));
+  }
+  auto state = reopen(m, small);
+  CHECK(state.snapshot == raft::snapshot_meta{25, 1});
+  CHECK(state.snapshot_data == first_data);
+  REQUIRE(state.entries.size() == 15);
+  CHECK(state.entries.front() == entry_for(26, 1));
+  const auto names = sim_files(m);
+  CHECK(count_with_prefix(names, "snapshot-") == 1);
+  CHECK(std::none_of(names.begin(), names.end(),
+                     [](const std::string& n) { return n == raft::format::segment_name(1); }));
+
+  // A snapshot beyond the end of the log (one installed from a leader) drops the whole log; the
+  // next append starts right after it.
+  log = window_of(state);
+  {
+    sim_storage storage(m.host, data_directory, small);
+    REQUIRE(m.run(storage.load()));
+    storage.save_snapshot({70, 2}, second_data);
+    storage.save_snapshot({60, 2}, first_data);  // older than the one stored: no effect
+    log.reset(70, 2, {});
+    append_entries(storage, log, 3, 2);
+    REQUIRE(m.run(storage.durable(storage.last_write())));
+  }
+  m.crash_and_restart();
+  state = reopen(m, small);
+  CHECK(state.snapshot == raft::snapshot_meta{70, 2});
+  CHECK(state.snapshot_data == second_data);
+  CHECK(state.entries == entries_of(log));
+  CHECK(count_with_prefix(sim_files(m), "snapshot-") == 1);
+  CHECK(count_with_prefix(sim_files(m), "log-") == 1);
+}
+
+TEST_CASE("file storage: group commit — concurrent appends share fsyncs") {
+  machine m;
+  sim_storage storage(m.host, data_directory);
+  REQUIRE(m.run(storage.load()));
+  raft::log_window log;
+  constexpr int writers = 50;
+  constexpr int appends_each = 20;
+  int acknowledged = 0;
+  // Each writer appends one entry, awaits its durability, pauses a random moment, and again.
+  auto writer = [](sim_storage* s, raft::log_window* log, sim::host* h,
+                   int* acknowledged) -> co::task<void> {
+    for (int k = 0; k < appends_each; ++k) {
+      const raft::write_id w = append_entries(*s, *log, 1, 1);
+      REQUIRE(co_await s->durable(w));
+      ++*acknowledged;
+      (void)co_await h->sleep_for(h->world().random().uniform(0us, 3000us));
+    }
+  };
+  auto all = [&]() -> co::task<void> {
+    co::scope writers_scope(co_await co::current_context());
+    for (int i = 0; i < writers; ++i)
+      writers_scope.spawn(writer(&storage, &log, &m.host, &acknowledged));
+    co_await writers_scope.join();
+  };
+  m.run(all());
+  const auto syncs = storage.statistics().data_syncs;
+  MESSAGE((writers * appends_each)
+          << " appends each awaited by its writer (" << writers << " writers): " << syncs
+          << " fdatasyncs, " << storage.statistics().flushes << " flushes");
+  CHECK(acknowledged == writers * appends_each);
+  CHECK(syncs * 10 < static_cast<std::uint64_t>(writers * appends_each));
+  m.crash_and_restart();
+  CHECK(reopen(m).entries == entries_of(log));
+}
+
+TEST_CASE("file storage: writes to several files in one flush keep their order") {
+  // term, log, term, snapshot, log: each step waits for the one before.
+  machine m;
+  raft::log_window log;
+  {
+    sim_storage storage(m.host, data_directory);
+    REQUIRE(m.run(storage.load()));
+    storage.save_term_and_vote(1, 1);
+    append_entries(storage, log, 5, 1);
+    storage.save_term_and_vote(2, 2);
+    storage.save_term_and_vote(3, 3);  // merged with the one before: one slot write
+    storage.save_snapshot({3, 1}, raft::to_bytes("three"));
+    log.reset(3, 1, {log.at(4), log.at(5)});
+    append_entries(storage, log, 2, 3);
+    REQUIRE(m.run(storage.durable(storage.last_write())));
+    CHECK(storage.statistics().flushes == 1);
+  }
+  m.crash_and_restart();
+  auto state = reopen(m);
+  CHECK(state.current_term == 3);
+  CHECK(state.voted_for == 3);
+  CHECK(state.snapshot == raft::snapshot_meta{3, 1});
+  CHECK(state.entries == entries_of(log));
+}
