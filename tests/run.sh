@@ -50,5 +50,11 @@ for build in "${builds[@]}"; do
   failed=$((failed + f))
 done
 
+# The frame decoder under libFuzzer, briefly (a long run: bash tests/fuzz/run.sh 600).
+if [ "${1:-}" != "--quick" ]; then
+  echo "=== fuzz: the frame decoder for 30 s"
+  if bash tests/fuzz/run.sh 30; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
