@@ -8,6 +8,8 @@
 // large here.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "clients.hpp"
@@ -32,8 +34,8 @@ raft::index_t highest_log_index(cluster& c) {
 void check_first_of_term(cluster& c, raft::index_t index) {
   if (index < 2) c.fail("command at index " + std::to_string(index) + " has no leader's no-op before it");
   const raft::log_entry& before = c.checker().committed(index - 1);
-  const raft::log_entry& command = c.checker().committed(index);
-  if (before.kind != raft::entry_kind::no_op || before.term != command.term)
+  const raft::log_entry& first = c.checker().committed(index);
+  if (before.kind != raft::entry_kind::no_op || before.term != first.term)
     c.fail("command at index " + std::to_string(index) + " does not follow its leader's no-op");
 }
 
@@ -61,7 +63,7 @@ TEST_CASE("BasicAgree: three servers agree on three commands, at consecutive ind
   });
 }
 
-TEST_CASE("RPCBytes: each command's bytes are sent to each follower about once, in O(N) RPCs") {
+TEST_CASE("RPCBytes: each command's bytes are sent to each follower once, in O(N) RPCs") {
   for_each_seed("RPCBytes", [](std::uint64_t seed) {
     const int servers = 3;
     cluster c(seed, servers);
@@ -82,7 +84,8 @@ TEST_CASE("RPCBytes: each command's bytes are sent to each follower about once, 
     const std::uint64_t got = c.bytes_total() - bytes0;
     // The lab's bound, which leaves room for message headers ...
     if (got > servers * sent + 50000)
-      c.fail("too many RPC bytes; got " + std::to_string(got) + ", expected " + std::to_string(servers * sent));
+      c.fail("too many RPC bytes; got " + std::to_string(got) + ", expected " +
+             std::to_string(servers * sent));
     // ... and, since only entry payloads are counted here, the plain fact behind it: on a reliable
     // network each payload goes to each follower once.
     if (got != (servers - 1) * sent)
@@ -90,7 +93,8 @@ TEST_CASE("RPCBytes: each command's bytes are sent to each follower about once, 
              std::to_string((servers - 1) * sent));
     // RPCs: one AppendEntries round per command, plus the heartbeats of the time it took (which
     // also carry the new commit index to the followers), each answered.
-    const auto heartbeats = static_cast<std::uint64_t>((c.world().now() - t0) / lab_options().heartbeat_interval) + 1;
+    const auto heartbeats =
+        static_cast<std::uint64_t>((c.world().now() - t0) / lab_options().heartbeat_interval) + 1;
     const std::uint64_t rpc_bound = 2 * (servers - 1) * (iters + heartbeats);
     const std::uint64_t rpcs = c.rpc_total() - rpcs0;
     if (rpcs > rpc_bound)
@@ -154,7 +158,8 @@ TEST_CASE("FailNoAgree: no agreement without a majority; the majority's later le
       const raft::log_entry& e = log.at(i);
       bool command20 = i == index10 + 1 && e.kind == raft::entry_kind::command && e.payload == command(20);
       if (!command20 && e.kind != raft::entry_kind::no_op)
-        c.fail("unexpected entry at index " + std::to_string(i) + " before index " + std::to_string(started2.index));
+        c.fail("unexpected entry at index " + std::to_string(i) + " before index " +
+               std::to_string(started2.index));
     }
     const raft::log_entry& before = log.at(started2.index - 1);
     if (before.kind != raft::entry_kind::no_op || before.term != started2.term)
@@ -330,7 +335,8 @@ TEST_CASE("Count: electing a leader and agreeing on commands take few RPCs, and 
       if (changed) continue;
       total2 = c.rpc_total();
       if (total2 - total1 > 2 * (iters + 1 + 3) * 3)
-        c.fail("too many RPCs (" + std::to_string(total2 - total1) + ") for " + std::to_string(iters) + " entries");
+        c.fail("too many RPCs (" + std::to_string(total2 - total1) + ") for " + std::to_string(iters) +
+               " entries");
       success = true;
     }
     if (!success) c.fail("term changed too often");

@@ -29,7 +29,7 @@ void cut_link(cluster& c, int a, int b) {
   c.links().set_faults(host(a), host(b), cut);
 }
 
-// The servers in a random order, and a random point at which to split them (both sides non-empty).
+// The servers in a random order.
 std::vector<int> shuffled_servers(cluster& c) {
   std::vector<int> order(static_cast<std::size_t>(c.size()));
   for (int i = 0; i < c.size(); ++i) order[static_cast<std::size_t>(i)] = i;
@@ -110,15 +110,13 @@ bool settled(cluster& c) {
 }
 
 // Let time pass until the election has settled; fails if that takes longer than `at_most`.
-// Returns how long it took.
-io::duration await_settled(cluster& c, io::duration at_most, const std::string& after) {
+void await_settled(cluster& c, io::duration at_most, const std::string& after) {
   const io::time_point from = c.world().now();
   while (!settled(c)) {
     if (c.world().now() - from > at_most)
       c.fail("no settled leader " + std::to_string(at_most / 1ms) + " ms after " + after);
     c.sleep(5ms);
   }
-  return c.world().now() - from;
 }
 
 }  // namespace
@@ -128,15 +126,22 @@ TEST_CASE("HealedElection: after any partition heals, one leader is known to all
     const int servers = 5;
     cluster c(seed, servers);
     auto& rng = c.world().random();
-    c.one(command(1), servers, true);
+    std::uint64_t next_command = 1;
+    c.one(command(next_command++), servers, true);
     for (int round = 0; round < 10; ++round) {
       std::string shape = partition_at_random(c);
-      // Long enough for isolated servers to raise their terms over several election timeouts.
-      c.sleep(rng.uniform(io::duration(500ms), io::duration(3s)));
+      // Long enough for cut-off servers to raise their terms over several election timeouts.
+      // Whoever leads meanwhile is given commands, so that logs differ when the partition heals
+      // and only some servers can win the next election.
+      const io::time_point heal_at = c.world().now() + rng.uniform(io::duration(500ms), io::duration(3s));
+      while (c.world().now() < heal_at) {
+        for (int i = 0; i < servers; ++i) c.node(i)->start(command(next_command++));
+        c.sleep(100ms);
+      }
       heal_partitions(c);
       await_settled(c, 5s, "healing a partition (" + shape + ") in round " + std::to_string(round));
-      // Settled for good: the leader commits, and nobody is left to disturb it.
-      c.one(command(100 + static_cast<std::uint64_t>(round)), servers, true);
+      // The settled leader commits with everyone.
+      c.one(command(next_command++), servers, true);
     }
   });
 }
@@ -326,13 +331,15 @@ TEST_CASE("Nemesis: every fault at once for a simulated minute; every acknowledg
     if (!c.wait(first.index + iters, servers, first.term)) c.fail("the term changed in a healed cluster");
     const std::uint64_t agreeing = c.rpc_total() - before;
     if (agreeing > 2 * static_cast<std::uint64_t>((iters + 1 + 3) * servers))
-      c.fail("too many RPCs (" + std::to_string(agreeing) + ") for " + std::to_string(iters + 1) + " entries");
+      c.fail("too many RPCs (" + std::to_string(agreeing) + ") for " + std::to_string(iters + 1) +
+             " entries");
     const std::uint64_t idle_from = c.rpc_total();
     const io::duration idle = 2s;
     c.sleep(idle);
     const auto intervals = static_cast<std::uint64_t>(idle / lab_options().heartbeat_interval);
     const std::uint64_t idling = c.rpc_total() - idle_from;
     if (idling > 2 * (servers - 1) * (intervals + 1))
-      c.fail("too many RPCs (" + std::to_string(idling) + ") for " + std::to_string(idle / 1ms) + " ms of idleness");
-  });
+      c.fail("too many RPCs (" + std::to_string(idling) + ") for " + std::to_string(idle / 1ms) +
+             " ms of idleness");
+  }, 10);  // a simulated minute each: ten seeds by default (CORAFT_SEEDS runs more)
 }
