@@ -341,5 +341,5 @@ TEST_CASE("Nemesis: every fault at once for a simulated minute; every acknowledg
     if (idling > 2 * (servers - 1) * (intervals + 1))
       c.fail("too many RPCs (" + std::to_string(idling) + ") for " + std::to_string(idle / 1ms) +
              " ms of idleness");
-  }, 10);  // a simulated minute each: ten seeds by default (CORAFT_SEEDS runs more)
+  });  // a simulated minute each; CORAFT_SEEDS runs more
 }
