@@ -19,24 +19,6 @@ using namespace sim_test;
 
 namespace {
 
-// One host with a disk, and a way to run a file operation on it to completion.
-struct machine {
-  explicit machine(std::uint64_t seed = 1) : world(seed), net(world), host(world, net, "h") {}
-
-  template <class T>
-  T run(co::task<T> t) {
-    return co::block_on(host, std::move(t));
-  }
-  void crash_and_restart() {
-    host.crash();
-    host.restart();
-  }
-
-  sim::world world;
-  sim::network net;
-  sim::host host;
-};
-
 // Opens `path` with `flags`, writes `content` at `offset`, then syncs what `sync` says.
 enum class sync { none, data, data_and_directory };
 co::task<co::result<void>> write_file(sim::host* h, std::string path, std::string content,

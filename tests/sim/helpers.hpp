@@ -7,6 +7,7 @@
 #include <coraft/co/scope.hpp>
 #include <coraft/co/task.hpp>
 #include <coraft/sim/host.hpp>
+#include <coraft/sim/network.hpp>
 
 #include <algorithm>
 #include <array>
@@ -35,6 +36,26 @@ inline std::string text_of(std::span<const std::byte> bytes) {
   for (std::byte b : bytes) out.push_back(static_cast<char>(b));
   return out;
 }
+
+// One simulated machine: a world, its network and one host with a disk; `run` drives a task on
+// the host to completion.
+struct machine {
+  explicit machine(std::uint64_t seed = 1, const std::string& name = "h")
+      : world(seed), net(world), host(world, net, name) {}
+
+  template <class T>
+  T run(co::task<T> t) {
+    return co::block_on(host, std::move(t));
+  }
+  void crash_and_restart() {
+    host.crash();
+    host.restart();
+  }
+
+  sim::world world;
+  sim::network net;
+  sim::host host;
+};
 
 // Virtual time since the start of the world, for comparisons that read well.
 inline io::time_point at(io::duration since_start) { return io::time_point{} + since_start; }

@@ -13,6 +13,8 @@
 #include <coraft/raft/storage.hpp>
 #include <coraft/sim/host.hpp>
 #include <coraft/sim/network.hpp>
+
+#include "../sim/helpers.hpp"
 #include <coraft/sim/world.hpp>
 #include <cstdint>
 #include <cstdlib>
@@ -61,22 +63,9 @@ inline std::vector<raft::log_entry> entries_of(const raft::log_window& log) {
   return out;
 }
 
-// One simulated machine with a disk.
-struct machine {
-  explicit machine(std::uint64_t seed = 1) : world(seed), net(world), host(world, net, "n1") {}
-
-  template <class T>
-  T run(co::task<T> t) {
-    return co::block_on(host, std::move(t));
-  }
-  void crash_and_restart() {
-    host.crash();
-    host.restart();
-  }
-
-  sim::world world;
-  sim::network net;
-  sim::host host;
+// One simulated machine with a disk (the simulator tests' machine, its host named "n1").
+struct machine : sim_test::machine {
+  explicit machine(std::uint64_t seed = 1) : sim_test::machine(seed, "n1") {}
 };
 
 using sim_storage = raft::file_storage<sim::host>;
