@@ -193,3 +193,78 @@ TEST_CASE("frame: a payload with a valid checksum is still checked by the decode
   CHECK(frame_error(frame_with_payload(append_type, bytes_of({1, 1, 0, 0, 1, 1, 7, 0, 0}))) ==
         wire::errc::bad_enum);
 }
+
+namespace {
+
+std::vector<std::byte> concatenated(const wire::gathered_bytes& gathered) {
+  std::vector<std::byte> out;
+  for (const auto& s : gathered.segments) {
+    auto bytes = gathered.bytes_of(s);
+    out.insert(out.end(), bytes.begin(), bytes.end());
+  }
+  return out;
+}
+
+raft::append_entries_args large_append() {
+  raft::append_entries_args args;
+  args.term = 4;
+  args.leader = 2;
+  args.prev_log_index = 10;
+  args.prev_log_term = 3;
+  for (std::size_t size : {5u, 4096u, 0u, 700u, 70000u}) {
+    raft::bytes payload(size);
+    for (std::size_t i = 0; i < size; ++i) payload[i] = static_cast<std::byte>(i * 31 + size);
+    args.entries.push_back({4, raft::entry_kind::command, std::move(payload)});
+  }
+  args.leader_commit = 9;
+  return args;
+}
+
+}  // namespace
+
+TEST_CASE("frame: a gathered frame holds the same bytes and references large payloads") {
+  const auto args = large_append();
+  wire::gathered_bytes gathered;
+  // Two frames back to back, as a transport batches them into one send.
+  REQUIRE(wire::encode_frame_gathered<raft_protocol>(args, gathered, 512).has_value());
+  const raft::request_vote_reply reply{.term = 4, .vote_granted = true};
+  REQUIRE(wire::encode_frame_gathered<raft_protocol>(reply, gathered, 512).has_value());
+  gathered.close_own_run();
+
+  auto expected = frame_of(args);
+  const auto second = frame_of(reply);
+  expected.insert(expected.end(), second.begin(), second.end());
+  CHECK(concatenated(gathered) == expected);
+  CHECK(gathered.size() == expected.size());
+
+  // The 4096-, 700- and 70000-byte payloads are referenced where they live; the small ones copied.
+  std::vector<const std::byte*> referenced;
+  for (const auto& s : gathered.segments)
+    if (s.external) referenced.push_back(s.external);
+  CHECK(referenced == std::vector<const std::byte*>{args.entries[1].payload.data(),
+                                                    args.entries[3].payload.data(),
+                                                    args.entries[4].payload.data()});
+  CHECK(gathered.own.size() < 200);
+
+  // What a peer decodes from the gathered bytes is the message itself.
+  auto decoded = wire::decode_frame<raft_protocol>(std::span(expected).first(frame_of(args).size()));
+  REQUIRE(decoded.has_value());
+  CHECK(std::get<raft::append_entries_args>(*decoded) == args);
+
+  std::vector<iovec> pieces;
+  gathered.append_iovecs(pieces);
+  CHECK(pieces.size() == gathered.segments.size());
+}
+
+TEST_CASE("frame: a gathered frame over the size limit leaves the buffer as it was") {
+  wire::gathered_bytes gathered;
+  const raft::request_vote_reply reply{.term = 1, .vote_granted = false};
+  REQUIRE(wire::encode_frame_gathered<raft_protocol>(reply, gathered, 64).has_value());
+  const auto before = concatenated(gathered);
+  const auto own_before = gathered.own.size();
+  auto refused = wire::encode_frame_gathered<raft_protocol>(large_append(), gathered, 64,
+                                                            wire::frame_options{.magic = wire::default_frame_magic, .version = 1, .max_payload_size = 1000});
+  CHECK(refused.error() == wire::errc::too_large);
+  CHECK(gathered.own.size() == own_before);
+  CHECK(concatenated(gathered) == before);
+}

@@ -10,6 +10,10 @@
 // frame (or whatever owns the connection) keeps both alive until the task ends.
 #pragma once
 
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <climits>
 #include <cstddef>
 #include <span>
 
@@ -46,6 +50,32 @@ co::task<co::result<void>> write_all(E& executor, typename E::stream& to,
     if (!sent) co_return sent.error();
     if (*sent == 0) co_return make_error_code(errc::short_write);
     bytes = bytes.subspan(*sent);
+  }
+  co_return co::result<void>{};
+}
+
+// Awaits sendv until every byte that `pieces` describes is sent: the gathered form of write_all, for
+// frames whose large parts are referenced where they live. At most IOV_MAX pieces go in one sendv.
+// `pieces` is used up: its entries are advanced past what was sent. Ends as write_all does.
+template <streams E>
+co::task<co::result<void>> write_all(E& executor, typename E::stream& to, std::span<iovec> pieces) {
+  while (!pieces.empty()) {
+    if (pieces.front().iov_len == 0) {
+      pieces = pieces.subspan(1);
+      continue;
+    }
+    const std::span<const iovec> batch = pieces.first(std::min<std::size_t>(pieces.size(), IOV_MAX));
+    co::result<std::size_t> sent = co_await executor.sendv(to, batch);
+    if (!sent) co_return sent.error();
+    if (*sent == 0) co_return make_error_code(errc::short_write);
+    for (std::size_t left = *sent; left > 0;) {
+      iovec& first = pieces.front();
+      const std::size_t taken = std::min(left, first.iov_len);
+      first.iov_base = static_cast<std::byte*>(first.iov_base) + taken;
+      first.iov_len -= taken;
+      left -= taken;
+      if (first.iov_len == 0) pieces = pieces.subspan(1);
+    }
   }
   co_return co::result<void>{};
 }

@@ -100,7 +100,10 @@ co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
     // leader stopped with entries still to send would resend them forever without yielding.
     if (ctx.stop.stop_requested()) break;
     progress.wake.reset();
-    if (progress.mode != peer_progress::mode::snapshotting && progress.next_index <= log_.base_index()) {
+    const io::time_point now = executor_.now();
+    const bool paused = now < progress.paused_until;
+    if (!paused && progress.mode != peer_progress::mode::snapshotting &&
+        progress.next_index <= log_.base_index()) {
       // The entries this peer needs are compacted away: send the snapshot instead (§7).
       progress.mode = peer_progress::mode::snapshotting;
       ++progress.in_flight;
@@ -111,12 +114,12 @@ co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
     std::size_t window =
         progress.mode == peer_progress::mode::replicating ? options_.max_appends_in_flight : 1;
     bool has_entries = progress.next_index <= log_.last_index();
-    bool room = !snapshotting && progress.in_flight < window;
+    bool room = !snapshotting && !paused && progress.in_flight < window;
     // A heartbeat is anchored at the peer's known match, so it needs that entry's term: not while a
     // snapshot is on its way or the match lies in the compacted prefix.
     const bool may_heartbeat = !snapshotting && progress.match_index >= log_.base_index();
     const io::time_point next_heartbeat = progress.last_sent + options_.heartbeat_interval;
-    bool heartbeat_due = may_heartbeat && executor_.now() >= next_heartbeat;
+    bool heartbeat_due = may_heartbeat && now >= next_heartbeat;
     if ((has_entries && room) || heartbeat_due) {
       // With room, send from next_index (entries if there are any); without, a bare heartbeat
       // anchored at the known match, which the peer accepts whatever is still in flight.
@@ -124,13 +127,13 @@ co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
           room ? next_append(progress.next_index, true) : next_append(progress.match_index + 1, false);
       if (progress.mode == peer_progress::mode::replicating) progress.next_index += args.entries.size();
       ++progress.in_flight;
-      progress.last_sent = executor_.now();
+      progress.last_sent = now;
       requests.spawn(send_append(peer, std::move(args), leading));
       continue;
     }
-    auto woken = co_await co::when_any(
-        sleep_until(may_heartbeat ? next_heartbeat : executor_.now() + options_.heartbeat_interval),
-        progress.wake.wait());
+    io::time_point wake_at = may_heartbeat ? next_heartbeat : now + options_.heartbeat_interval;
+    if (paused) wake_at = std::min(wake_at, progress.paused_until);
+    auto woken = co_await co::when_any(sleep_until(wake_at), progress.wake.wait());
     bool cancelled = woken.index() == 0 ? !std::get<0>(woken) : !std::get<1>(woken);
     if (cancelled) break;
   }
@@ -145,6 +148,7 @@ co::task<void> node<E, T, S>::send_append(node_id peer, append_entries_args args
                                           leader_state* leading) {
   const term_t term = args.term;
   const index_t prev = args.prev_log_index;
+  const io::time_point sent_at = executor_.now();
   auto reply = co_await transport_.call(peer, std::move(args));
   if (reply && observe_term(reply->term)) co_return;
   if (role_ != role::leader || current_term_ != term) co_return;
@@ -160,7 +164,9 @@ co::task<void> node<E, T, S>::send_append(node_id peer, append_entries_args args
     co_return;
   }
   if (!reply) {
-    // Lost or timed out: resend from the last known match, one request at a time.
+    // Lost or timed out: resend from the last known match, one request at a time, and not
+    // before a heartbeat interval has passed since this request went out.
+    progress.paused_until = std::max(progress.paused_until, sent_at + options_.heartbeat_interval);
     progress.mode = peer_progress::mode::probing;
     progress.next_index = progress.match_index + 1;
     co_return;
@@ -197,6 +203,7 @@ co::task<void> node<E, T, S>::send_snapshot(node_id peer, leader_state* leading)
   const snapshot_meta meta = snapshot_;
   const term_t term = current_term_;
   bool delivered = false;
+  io::time_point sent_at{};
   for (std::uint64_t offset = 0;;) {
     const std::size_t chunk = std::min<std::size_t>(options_.snapshot_chunk_bytes, data->size() - offset);
     install_snapshot_args args;
@@ -208,6 +215,7 @@ co::task<void> node<E, T, S>::send_snapshot(node_id peer, leader_state* leading)
     args.data.assign(data->begin() + static_cast<std::ptrdiff_t>(offset),
                      data->begin() + static_cast<std::ptrdiff_t>(offset + chunk));
     args.done = offset + chunk == data->size();
+    sent_at = executor_.now();
     auto reply = co_await transport_.call(peer, std::move(args));
     if (reply && observe_term(reply->term)) co_return;
     if (role_ != role::leader || current_term_ != term) co_return;
@@ -221,6 +229,8 @@ co::task<void> node<E, T, S>::send_snapshot(node_id peer, leader_state* leading)
   peer_progress& progress = leading->of(peer);
   --progress.in_flight;
   progress.mode = peer_progress::mode::probing;
+  if (!delivered)
+    progress.paused_until = std::max(progress.paused_until, sent_at + options_.heartbeat_interval);
   if (delivered) progress.match_index = std::max(progress.match_index, meta.last_index);
   progress.next_index = progress.match_index + 1;
   progress.wake.set();

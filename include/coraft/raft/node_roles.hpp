@@ -20,6 +20,10 @@ struct node<E, T, S>::peer_progress {
   enum class mode { probing, replicating, snapshotting } mode = mode::probing;
   std::size_t in_flight = 0;        // AppendEntries sent and not yet answered
   io::time_point last_sent{};       // for the heartbeat
+  // After a failed call, no entries or snapshot go to the peer before this (one heartbeat interval
+  // after the failed send): a transport that fails at once, for a peer that is down, must not turn
+  // the retries into a loop that never yields.
+  io::time_point paused_until{};
   co::event wake;                   // new entries, a reply, or a step back to probing
 };
 

@@ -123,6 +123,47 @@ co::result<void> encode_frame(const Message& message, std::vector<std::byte>& ou
   return {};
 }
 
+// Appends one frame carrying `message` to `out` for a gathered send: byte runs of at least
+// `reference_threshold` bytes (entry payloads, snapshot chunks) are referenced from `message`, which
+// must outlive the send. The bytes, put end to end, are exactly what encode_frame produces. On error
+// (too_large) `out` is left as it was.
+template <class Protocol, class Message>
+  requires(is_protocol<Protocol> && Protocol::template contains<Message>)
+co::result<void> encode_frame_gathered(const Message& message, gathered_bytes& out,
+                                       std::size_t reference_threshold,
+                                       const frame_options& options = {}) {
+  constexpr std::uint8_t type = Protocol::template type_of<Message>;
+  out.close_own_run();
+  const std::size_t start = out.own.size();
+  const std::size_t first_segment = out.segments.size();
+  writer w(out, reference_threshold);
+  w.write_bytes(options.magic);
+  w.write_byte(std::byte{options.version});
+  w.write_byte(std::byte{type});
+  w.write_u32_le(0);
+  w.write_u32_le(0);
+  encode_value(w, message);
+  out.close_own_run();
+  // This frame's segments: the first one starts with the header, which is always copied.
+  const auto segments = std::span(out.segments).subspan(first_segment);
+  std::size_t payload_size = 0;
+  for (const auto& s : segments) payload_size += s.size;
+  payload_size -= frame_header_size;
+  if (payload_size > options.max_payload_size) {
+    out.own.resize(start);
+    out.segments.resize(first_segment);
+    out.closed = start;
+    return make_error_code(errc::too_large);
+  }
+  const auto size = static_cast<std::uint32_t>(payload_size);
+  std::uint32_t checksum = detail::frame_checksum(
+      options.version, type, size, out.bytes_of(segments[0]).subspan(frame_header_size));
+  for (const auto& s : segments.subspan(1)) checksum = crc32c(out.bytes_of(s), checksum);
+  w.store_u32_le(start + 6, size);
+  w.store_u32_le(start + 10, checksum);
+  return {};
+}
+
 // Appends one frame carrying whichever message `message` holds.
 template <class Protocol>
   requires is_protocol<Protocol>

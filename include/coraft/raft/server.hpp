@@ -1,0 +1,95 @@
+// coraft/raft/server.hpp — a Raft node with its TCP transport and file storage: a cluster member.
+//
+// The node is generic over executor, transport and storage; most applications want the same three:
+// the io_uring executor, TCP between the members, files in a data directory. A server assembles
+// them from one configuration and runs them as one coroutine:
+//
+//   coraft::io::uring_executor executor;
+//   coraft::raft::server<coraft::io::uring_executor> server(executor, config);
+//   coraft::co::scope scope(executor);
+//   scope.spawn(server.run());
+//   ... propose through server.node(), read server.node().applied() ...
+//   executor.run();
+#pragma once
+
+#include <exception>
+#include <map>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "coraft/co/context.hpp"
+#include "coraft/co/scope.hpp"
+#include "coraft/co/task.hpp"
+#include "coraft/io/contract.hpp"
+#include "coraft/raft/file_storage.hpp"
+#include "coraft/raft/node.hpp"
+#include "coraft/raft/options.hpp"
+#include "coraft/raft/tcp_transport.hpp"
+
+namespace coraft::raft {
+
+struct server_config {
+  node_id id = nobody;
+  std::map<node_id, io::endpoint> members;  // every member's Raft address, this one's included
+  std::string data_directory;               // created if missing
+  options node;
+  tcp::options transport;
+  file_storage_options storage;
+};
+
+template <io::executor Executor>
+class server {
+ public:
+  using transport_type = tcp_transport<Executor>;
+  using storage_type = file_storage<Executor>;
+  using node_type = raft::node<Executor, transport_type, storage_type>;
+
+  server(Executor& executor, server_config config)
+      : transport_(executor, config.id, config.members, std::move(config.transport)),
+        storage_(executor, config.data_directory, config.storage),
+        node_(executor, transport_, storage_, config.id, others(config.members, config.id),
+              config.node) {}
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Binds the member's address, then runs the transport and the node until cancelled or until
+  // node().shutdown(); ends once both have stopped. Throws std::system_error when the address cannot
+  // be bound or the data directory cannot be loaded (a corrupt log is never silently dropped).
+  co::task<void> run() {
+    if (auto bound = transport_.listen(); !bound) {
+      throw std::system_error(bound.error(),
+                              "coraft: cannot listen on " + transport_.local_endpoint().to_string());
+    }
+    co::scope network(co_await co::current_context());
+    network.spawn(transport_.run());
+    std::exception_ptr failure;
+    try {
+      co_await node_.run();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    network.request_stop();
+    co_await network.join();
+    if (failure) std::rethrow_exception(failure);
+  }
+
+  node_type& node() noexcept { return node_; }
+  transport_type& transport() noexcept { return transport_; }
+  storage_type& storage() noexcept { return storage_; }
+
+ private:
+  static std::vector<node_id> others(const std::map<node_id, io::endpoint>& members, node_id self) {
+    std::vector<node_id> peers;
+    for (const auto& [id, address] : members)
+      if (id != self) peers.push_back(id);
+    return peers;
+  }
+
+  transport_type transport_;
+  storage_type storage_;
+  node_type node_;
+};
+
+}  // namespace coraft::raft

@@ -1,0 +1,48 @@
+// coraft/raft/tcp/options.hpp — the knobs of the TCP transport, with defaults suited to a LAN.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <functional>
+#include <string>
+
+#include "coraft/wire/frame.hpp"
+
+namespace coraft::raft::tcp {
+
+using namespace std::chrono_literals;
+
+struct options {
+  // A call that has no reply after this long yields errc::unreachable.
+  std::chrono::nanoseconds rpc_timeout = 500ms;
+  // A connect that has not completed after this long is abandoned and retried.
+  std::chrono::nanoseconds connect_timeout = 1s;
+  // Reconnecting backs off exponentially between these bounds, with jitter.
+  std::chrono::nanoseconds reconnect_min = 20ms;
+  std::chrono::nanoseconds reconnect_max = 1s;
+  // An accepted connection must say hello within this long.
+  std::chrono::nanoseconds hello_timeout = 1s;
+  // Requests waiting to be written to one peer, in bytes. Beyond it calls fail at once
+  // (errc::unreachable): a slow peer costs at most this much memory.
+  std::size_t max_queued_bytes_per_peer = 64u << 20;
+  // Replies waiting to be written to one peer that does not read them. Beyond it the connection is
+  // closed.
+  std::size_t max_reply_backlog_bytes = 16u << 20;
+  // Requests received and not yet taken by the node; beyond it requests are dropped (the caller
+  // times out and retries, as after a lost packet).
+  std::size_t inbox_capacity = 1024;
+  // Byte runs at least this large (entry payloads, snapshot chunks) are sent from where they live
+  // with a gathered write; smaller ones are copied into the frame, which is cheaper than an iovec.
+  std::size_t gather_threshold = 1024;
+  // Frames of one gathered write, in bytes: requests queued behind a large batch wait for the next.
+  std::size_t max_bytes_per_write = 4u << 20;
+  wire::frame_options frames;
+  // Where the transport reports what an operator should know: a peer sending garbage, a refused
+  // connection. One line per call, without a trailing newline.
+  std::function<void(const std::string&)> log = [](const std::string& line) {
+    std::fprintf(stderr, "coraft: %s\n", line.c_str());
+  };
+};
+
+}  // namespace coraft::raft::tcp
