@@ -72,12 +72,14 @@ coraft::co::task<void> print_applied(server& s, std::size_t snapshot_every) {
       history snapshot = coraft::wire::decode<history>(entry->payload).value();
       std::fprintf(stderr, "hello: snapshot of %zu lines through entry %llu\n", snapshot.size(),
                    static_cast<unsigned long long>(entry->index));
-      for (std::size_t i = lines.size(); i < snapshot.size(); ++i) std::printf("%s\n", snapshot[i].c_str());
+      for (std::size_t i = lines.size(); i < snapshot.size(); ++i)
+        std::printf("%s\n", snapshot[i].c_str());
       lines = std::move(snapshot);
     } else if (entry->kind == coraft::raft::entry_kind::command) {
       lines.push_back(coraft::raft::to_string(entry->payload));
       std::printf("%s\n", lines.back().c_str());
-      if (lines.size() % snapshot_every == 0) s.node().snapshot(entry->index, coraft::wire::encode(lines));
+      if (lines.size() % snapshot_every == 0)
+        s.node().snapshot(entry->index, coraft::wire::encode(lines));
     }
     std::fflush(stdout);
   }
