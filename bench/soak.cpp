@@ -11,15 +11,11 @@
 // progress on a pipe. The parent samples every member's RSS (VmRSS, VmHWM) and data directory size
 // and prints a row each time the cluster passes another tenth of the entries.
 #include <coraft/co/scope.hpp>
-#include <coraft/io/fd.hpp>
 #include <coraft/io/uring_executor.hpp>
 #include <coraft/raft/server.hpp>
 #include <coraft/wire/codec.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +34,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "free_ports.hpp"
 
 namespace {
 
@@ -165,8 +163,6 @@ unsigned long long parse(std::string_view text) {
   return value;
 }
 
-std::vector<std::uint16_t> free_ports(std::size_t count);
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -192,7 +188,7 @@ int main(int argc, char** argv) {
   }
 
   std::map<node_id, coraft::io::endpoint> members;
-  auto ports = free_ports(3);
+  auto ports = bench::free_ports(3);
   for (node_id id = 1; id <= 3; ++id) members[id] = {"127.0.0.1", ports[id - 1]};
 
   std::map<node_id, pid_t> children;
@@ -247,28 +243,3 @@ int main(int argc, char** argv) {
   for (auto& [id, pid] : children) ::waitpid(pid, nullptr, 0);
   if (own_directory) std::filesystem::remove_all(config.data);
 }
-
-namespace {
-
-// Loopback ports that were free a moment ago: bound all at once (so they differ), then released.
-std::vector<std::uint16_t> free_ports(std::size_t count) {
-  std::vector<coraft::io::unique_fd> held;
-  std::vector<std::uint16_t> ports;
-  for (std::size_t i = 0; i < count; ++i) {
-    coraft::io::unique_fd s{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (!s || ::bind(s.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::getsockname(s.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      std::perror("soak: no free loopback port");
-      std::exit(1);
-    }
-    ports.push_back(ntohs(address.sin_port));
-    held.push_back(std::move(s));
-  }
-  return ports;
-}
-
-}  // namespace

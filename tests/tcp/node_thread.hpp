@@ -1,13 +1,12 @@
-// A cluster member on a thread of its own: an io_uring executor running a raft::server, with a
-// small replicated application (the list of commands applied so far, snapshotted every so often).
-// The test thread talks to it only by posting to its executor, as a multi-threaded application
-// would.
+// A cluster member on a thread of its own (raft::server_thread) with a small replicated
+// application: the list of commands applied so far, snapshotted every so often. The test thread
+// reaches it only through its executor, as a multi-threaded application would.
 #pragma once
 
 #include <coraft/co/scope.hpp>
 #include <coraft/co/task.hpp>
 #include <coraft/io/uring_executor.hpp>
-#include <coraft/raft/server.hpp>
+#include <coraft/raft/server_thread.hpp>
 #include <coraft/wire/codec.hpp>
 
 #include <chrono>
@@ -22,65 +21,27 @@
 namespace tcp_test {
 
 using executor = coraft::io::uring_executor;
-using server = coraft::raft::server<executor>;
+using server = coraft::raft::server_thread::server_type;
 
 class node_thread {
  public:
-  // Starts the member; returns once its executor runs. Snapshots after every `snapshot_every`
-  // applied entries (0: never).
+  // Starts the member; snapshots after every `snapshot_every` applied entries (0: never).
   explicit node_thread(coraft::raft::server_config config, std::size_t snapshot_every = 0)
-      : snapshot_every_(snapshot_every) {
-    std::promise<void> ready;
-    auto started = ready.get_future();
-    thread_ = std::thread([this, config = std::move(config), &ready]() mutable {
-      body(std::move(config), ready);
-    });
-    started.get();
-  }
-  node_thread(const node_thread&) = delete;
-  node_thread& operator=(const node_thread&) = delete;
+      : snapshot_every_(snapshot_every),
+        member_(std::move(config), [this](server& s) { return apply(&s); }) {}
 
-  // Stops abruptly, like a crash after the last fsync: whatever is durable stays on disk.
-  ~node_thread() {
-    executor_->post([this] {
-      scope_->request_stop();
-      executor_->stop();
-    });
-    thread_.join();
-  }
-
-  // Runs `fn` on the member's thread and returns what it returns.
-  template <class F>
-  auto on_thread(F fn) -> decltype(fn(std::declval<server&>())) {
-    using result = decltype(fn(std::declval<server&>()));
-    std::promise<result> done;
-    auto future = done.get_future();
-    executor_->post([&] {
-      if constexpr (std::is_void_v<result>) {
-        fn(*server_);
-        done.set_value();
-      } else {
-        done.set_value(fn(*server_));
-      }
-    });
-    return future.get();
-  }
+  // Destruction stops the member abruptly, like a crash after its last fsync.
 
   coraft::raft::node_status status() {
-    return on_thread([](server& s) { return s.node().status(); });
+    return member_.call([](server& s) { return s.node().status(); });
   }
 
   // Proposes `command` and waits until it commits, or fails.
   coraft::co::result<coraft::raft::proposal> propose(std::string command) {
     std::promise<coraft::co::result<coraft::raft::proposal>> done;
     auto future = done.get_future();
-    executor_->post([this, command = std::move(command), &done]() mutable {
-      scope_->spawn([](server* s, std::string command,
-                       std::promise<coraft::co::result<coraft::raft::proposal>>* done)
-                        -> coraft::co::task<void> {
-        auto outcome = co_await s->node().propose(coraft::raft::to_bytes(command));
-        done->set_value(outcome);
-      }(server_, std::move(command), &done));
+    member_.spawn([command = std::move(command), &done](server& s) -> coraft::co::task<void> {
+      return propose_on(&s, command, &done);
     });
     return future.get();
   }
@@ -100,19 +61,11 @@ class node_thread {
   }
 
  private:
-  void body(coraft::raft::server_config config, std::promise<void>& ready) {
-    executor ex;
-    server s(ex, std::move(config));
-    coraft::co::scope scope(ex);
-    executor_ = &ex;
-    server_ = &s;
-    scope_ = &scope;
-    scope.spawn(s.run());
-    scope.spawn(apply(&s));
-    ready.set_value();
-    ex.run();
-    scope.request_stop();
-    scope.run_until_idle();
+  static coraft::co::task<void> propose_on(
+      server* s, std::string command,
+      std::promise<coraft::co::result<coraft::raft::proposal>>* done) {
+    auto outcome = co_await s->node().propose(coraft::raft::to_bytes(command));
+    done->set_value(outcome);
   }
 
   // Applies committed entries to the history, snapshotting every snapshot_every_ entries. Ends
@@ -139,14 +92,11 @@ class node_thread {
   }
 
   const std::size_t snapshot_every_;
-  std::thread thread_;
-  executor* executor_ = nullptr;
-  server* server_ = nullptr;
-  coraft::co::scope* scope_ = nullptr;
   std::mutex mutex_;
   std::vector<std::string> history_;
   std::size_t snapshots_taken_ = 0;
   std::size_t snapshots_restored_ = 0;
+  coraft::raft::server_thread member_;  // last: it stops before the history it writes to goes
 };
 
 }  // namespace tcp_test

@@ -2,39 +2,16 @@
 #pragma once
 
 #include <coraft/io/endpoint.hpp>
-#include <coraft/io/fd.hpp>
 #include <coraft/raft/types.hpp>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <cstdint>
 #include <map>
-#include <stdexcept>
-#include <vector>
+
+#include "../../bench/free_ports.hpp"
 
 namespace tcp_test {
 
-// `count` loopback ports that were free a moment ago: each was bound (all at once, so they differ)
-// and released. Another process could take one in between; on a test machine that is rare.
-inline std::vector<std::uint16_t> free_ports(std::size_t count) {
-  std::vector<coraft::io::unique_fd> held;
-  std::vector<std::uint16_t> ports;
-  for (std::size_t i = 0; i < count; ++i) {
-    coraft::io::unique_fd s{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (!s || ::bind(s.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::getsockname(s.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0)
-      throw std::runtime_error("cannot find a free loopback port");
-    ports.push_back(ntohs(address.sin_port));
-    held.push_back(std::move(s));
-  }
-  return ports;
-}
+using bench::free_ports;  // shared with the benchmarks
 
 // Members 1..n on free loopback ports.
 inline std::map<coraft::raft::node_id, coraft::io::endpoint> loopback_members(std::size_t n) {

@@ -60,6 +60,9 @@ namespace coraft::raft {
 
 struct file_storage_options {
   std::uint64_t segment_size = std::uint64_t{64} << 20;  // a segment closes once it holds this much
+  // false: log and meta writes are issued but not fdatasync'd, so "durable" only means "handed to
+  // the kernel". For benchmarks that measure everything but the disk; never for a real cluster.
+  bool sync_data = true;
 };
 
 // Counters for tests and benchmarks.
@@ -350,9 +353,17 @@ class file_storage {
   // `pieces` points to belong to the caller, which awaits this.
   co::task<co::result<void>> write_durably(file& f, std::span<const iovec> pieces,
                                            std::uint64_t offset) {
-    ++statistics_.data_syncs;
-    auto done = co_await executor_.write_and_sync(f, pieces, offset);
-    if (done || done.error() != io::errc::short_write) co_return done;
+    if (options_.sync_data) {
+      ++statistics_.data_syncs;
+      auto done = co_await executor_.write_and_sync(f, pieces, offset);
+      if (done || done.error() != io::errc::short_write) co_return done;
+    } else {
+      std::size_t total = 0;
+      for (const iovec& piece : pieces) total += piece.iov_len;
+      auto written = co_await executor_.pwritev(f, pieces, offset);
+      if (written && *written == total) co_return co::result<void>{};
+      if (!written) co_return written.error();
+    }
     for (const iovec& piece : pieces) {
       std::span<const std::byte> rest(static_cast<const std::byte*>(piece.iov_base), piece.iov_len);
       while (!rest.empty()) {
@@ -363,6 +374,7 @@ class file_storage {
         offset += *written;
       }
     }
+    if (!options_.sync_data) co_return co::result<void>{};
     ++statistics_.data_syncs;
     co_return co_await executor_.fdatasync(f);
   }

@@ -9,6 +9,7 @@
 #include "coraft/raft/options.hpp"
 #include "coraft/raft/protocol.hpp"
 #include "coraft/raft/server.hpp"
+#include "coraft/raft/server_thread.hpp"
 #include "coraft/raft/sim_transport.hpp"
 #include "coraft/raft/storage.hpp"
 #include "coraft/raft/tcp_transport.hpp"

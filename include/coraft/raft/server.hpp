@@ -47,7 +47,7 @@ class server {
   using node_type = raft::node<Executor, transport_type, storage_type>;
 
   server(Executor& executor, server_config config)
-      : transport_(executor, config.id, config.members, std::move(config.transport)),
+      : executor_(executor), transport_(executor, config.id, config.members, std::move(config.transport)),
         storage_(executor, config.data_directory, config.storage),
         node_(executor, transport_, storage_, config.id, others(config.members, config.id),
               config.node) {}
@@ -75,6 +75,7 @@ class server {
     if (failure) std::rethrow_exception(failure);
   }
 
+  Executor& executor() noexcept { return executor_; }
   node_type& node() noexcept { return node_; }
   transport_type& transport() noexcept { return transport_; }
   storage_type& storage() noexcept { return storage_; }
@@ -87,6 +88,7 @@ class server {
     return peers;
   }
 
+  Executor& executor_;
   transport_type transport_;
   storage_type storage_;
   node_type node_;

@@ -1,0 +1,453 @@
+// raft_bench — committed entries per second and commit latency of a cluster in one process.
+//
+//   raft_bench [--nodes 3|5] [--transport tcp|sim] [--fsync on|off] [--clients 64]
+//              [--payload 256] [--duration 10] [--warmup 2] [--data DIR] [--json]
+//
+// tcp: each member on its own thread and io_uring executor (raft::server_thread), over real
+//      loopback TCP, with file storage (fdatasync'd, or with --fsync off written but not synced).
+// sim: every member in one deterministic simulated world on one thread, messages delivered at
+//      once, storage in memory: what the protocol code itself costs in CPU.
+//
+// `--clients` coroutines on the leader each propose an entry of `--payload` bytes and await its
+// commit, again and again. After the warm-up, for `--duration` seconds, the bench counts commits
+// and records each one's latency (proposal to commit acknowledgement), and reads the members'
+// counters before and after. One table is printed; with --json, a JSON object on the last line.
+#include <coraft/co/scope.hpp>
+#include <coraft/co/task.hpp>
+#include <coraft/raft/memory_storage.hpp>
+#include <coraft/raft/node.hpp>
+#include <coraft/raft/server_thread.hpp>
+#include <coraft/raft/sim_transport.hpp>
+#include <coraft/sim/world.hpp>
+
+#include <stdlib.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "free_ports.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using coraft::raft::node_id;
+using wall_clock = std::chrono::steady_clock;
+
+struct settings {
+  std::size_t nodes = 3;
+  std::string transport = "tcp";
+  bool fsync = true;
+  std::size_t clients = 64;
+  std::size_t payload = 256;
+  double duration = 10;
+  double warmup = 2;
+  std::string data;
+  bool json = false;
+};
+
+// What the clients measure. Touched only on the thread that runs the leader.
+struct load {
+  bool measuring = false;
+  bool stopping = false;
+  std::uint64_t committed = 0;  // while measuring
+  std::uint64_t refused = 0;    // proposals that did not commit (leadership changes)
+  std::vector<std::uint32_t> latencies_us;
+  std::size_t running = 0;      // clients that have not ended yet
+};
+
+// Counters summed over the members, read before and after the measured window.
+struct counters {
+  std::uint64_t fsyncs = 0;         // data fdatasyncs (or simulated syncs), every member
+  std::uint64_t leader_fsyncs = 0;
+  std::uint64_t appends_sent = 0;   // AppendEntries requests from the leader
+  double cpu_seconds = 0;           // the whole process, user + system
+};
+
+double process_cpu_seconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// One client: proposes and awaits the commit, over and over, until told to stop. Awaits each
+// proposal (or a 10 ms pause after a refusal); ends when `l->stopping` or when cancelled.
+template <class Node, class Sleeper>
+coraft::co::task<void> client(Node& node, Sleeper sleep, load* l, std::size_t payload,
+                              std::uint64_t id) {
+  coraft::raft::bytes command(payload, std::byte{'x'});
+  for (std::uint64_t n = 0; !l->stopping; ++n) {
+    for (std::size_t i = 0; i < std::min<std::size_t>(8, payload); ++i)
+      command[i] = static_cast<std::byte>(((id << 40) + n) >> (8 * i));
+    const auto start = wall_clock::now();
+    auto committed = co_await node.propose(command);
+    if (committed) {
+      if (l->measuring) {
+        ++l->committed;
+        const auto took = std::chrono::duration_cast<std::chrono::microseconds>(wall_clock::now() - start);
+        l->latencies_us.push_back(static_cast<std::uint32_t>(took.count()));
+      }
+      continue;
+    }
+    if (coraft::co::is_cancelled(committed.error())) break;
+    ++l->refused;
+    if (!co_await sleep(10ms)) break;
+  }
+  --l->running;
+}
+
+// ---- tcp: members on threads, real sockets and files ---------------------------------------------
+
+class tcp_cluster {
+ public:
+  using server = coraft::raft::server_thread::server_type;
+
+  explicit tcp_cluster(const settings& s) : settings_(s) {
+    auto ports = bench::free_ports(s.nodes);
+    for (std::size_t i = 0; i < s.nodes; ++i)
+      members_[static_cast<node_id>(i + 1)] = {"127.0.0.1", ports[i]};
+    for (auto& [id, address] : members_) {
+      coraft::raft::server_config config;
+      config.id = id;
+      config.members = members_;
+      config.data_directory = s.data + "/member-" + std::to_string(id);
+      config.storage.sync_data = s.fsync;
+      config.storage.segment_size = 64u << 20;
+      config.node.random_seed = id;
+      config.node.max_entries_per_append = 4096;
+      config.node.max_bytes_per_append = 4u << 20;
+      config.node.apply_capacity = 16384;
+      threads_.push_back(std::make_unique<coraft::raft::server_thread>(
+          config, [](server& s) { return consume_applied(&s); }));
+    }
+  }
+
+  // Waits for a leader and starts the clients on its thread, in its member's scope.
+  void start_clients(load* l) {
+    leader_ = await_leader();
+    const std::size_t payload = settings_.payload;
+    for (std::size_t c = 0; c < settings_.clients; ++c) {
+      leader_->spawn([l, payload, c](server& s) {
+        ++l->running;
+        auto sleep = [&s](coraft::io::duration d) { return s.executor().sleep_for(d); };
+        return client(s.node(), sleep, l, payload, c);
+      });
+    }
+  }
+  template <class F>
+  auto on_leader(F fn) {
+    return leader_->call([&](server&) { return fn(); });
+  }
+
+  counters read_counters() {
+    counters c;
+    for (auto& t : threads_) {
+      const bool is_leader = t.get() == leader_;
+      t->call([&](server& s) {
+        c.fsyncs += s.storage().statistics().data_syncs;
+        if (is_leader) {
+          c.leader_fsyncs = s.storage().statistics().data_syncs;
+          c.appends_sent = s.transport().statistics().requests_sent;
+        }
+      });
+    }
+    c.cpu_seconds = process_cpu_seconds();
+    return c;
+  }
+
+  // Tells the clients to stop and waits until they have.
+  void stop_clients(load* l) {
+    on_leader([l] { l->stopping = true; });
+    while (on_leader([l] { return l->running; }) > 0) std::this_thread::sleep_for(1ms);
+  }
+
+ private:
+  // Drains the apply channel and snapshots a tiny state every 100,000 entries, so that the log,
+  // in memory and on disk, stays bounded however long the run. Ends when the node stops.
+  static coraft::co::task<void> consume_applied(server* s) {
+    std::uint64_t count = 0;
+    while (auto entry = co_await s->node().applied().recv()) {
+      if (entry->is_snapshot || ++count % 100'000 != 0) continue;
+      s->node().snapshot(entry->index, coraft::raft::to_bytes(std::to_string(count)));
+    }
+  }
+
+  coraft::raft::server_thread* await_leader() {
+    const auto deadline = wall_clock::now() + 10s;
+    while (wall_clock::now() < deadline) {
+      for (auto& t : threads_) {
+        auto status = t->call([](server& s) { return s.node().status(); });
+        if (status.role == coraft::raft::role::leader) return t.get();
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    std::fprintf(stderr, "raft_bench: no leader elected within 10 s\n");
+    std::exit(1);
+  }
+
+  settings settings_;
+  std::map<node_id, coraft::io::endpoint> members_;
+  std::vector<std::unique_ptr<coraft::raft::server_thread>> threads_;
+  coraft::raft::server_thread* leader_ = nullptr;
+};
+
+// ---- sim: every member in one simulated world ---------------------------------------------------
+
+// Delivers every message at once (at the current virtual time, after what is already ready).
+struct instant_wires {
+  coraft::sim::world* world;
+  void deliver(node_id, node_id, std::function<void()> on_arrival) {
+    world->after(coraft::io::duration{0}, std::move(on_arrival));
+  }
+};
+
+class sim_cluster {
+ public:
+  using transport = coraft::raft::sim_transport<instant_wires, coraft::sim::world>;
+  using storage = coraft::raft::memory_storage<coraft::sim::world>;
+  using node = coraft::raft::node<coraft::sim::world, transport, storage>;
+
+  explicit sim_cluster(const settings& s) : settings_(s), disks_(s.nodes) {
+    for (std::size_t i = 0; i < s.nodes; ++i) {
+      const auto id = static_cast<node_id>(i + 1);
+      std::vector<node_id> peers;
+      for (std::size_t j = 1; j <= s.nodes; ++j)
+        if (j != id) peers.push_back(static_cast<node_id>(j));
+      coraft::raft::options options;
+      options.random_seed = id;
+      options.max_entries_per_append = 4096;
+      options.max_bytes_per_append = 4u << 20;
+      options.apply_capacity = 16384;
+      transports_.push_back(std::make_unique<transport>(board_, world_, id, 1s));
+      storages_.push_back(std::make_unique<storage>(world_, disks_[i]));
+      nodes_.push_back(std::make_unique<node>(world_, *transports_.back(), *storages_.back(), id,
+                                              peers, options));
+      scope_.spawn(nodes_.back()->run());
+      scope_.spawn(consume_applied(nodes_.back().get()));
+    }
+  }
+  ~sim_cluster() {
+    scope_.request_stop();
+    scope_.run_until_idle();
+  }
+
+  void start_clients(load* l) {
+    const auto deadline = world_.now() + 10s;
+    while (!leader_) {
+      if (world_.now() > deadline || !world_.step()) {
+        std::fprintf(stderr, "raft_bench: no leader elected\n");
+        std::exit(1);
+      }
+      for (auto& n : nodes_)
+        if (n->status().role == coraft::raft::role::leader) leader_ = n.get();
+    }
+    auto sleep = [this](coraft::io::duration d) { return world_.sleep_for(d); };
+    for (std::size_t c = 0; c < settings_.clients; ++c) {
+      ++l->running;
+      scope_.spawn(client(*leader_, sleep, l, settings_.payload, c));
+    }
+  }
+
+  // The world runs only while the bench steps it: for `how_long` of wall-clock time.
+  void run_for(wall_clock::duration how_long) {
+    const auto until = wall_clock::now() + how_long;
+    while (wall_clock::now() < until) {
+      for (int i = 0; i < 256; ++i) world_.step();
+    }
+  }
+  template <class F>
+  auto on_leader(F fn) {
+    return fn();
+  }
+
+  counters read_counters() {
+    counters c;
+    for (std::size_t i = 0; i < disks_.size(); ++i) {
+      c.fsyncs += disks_[i].syncs;
+      if (nodes_[i].get() == leader_) c.leader_fsyncs = disks_[i].syncs;
+    }
+    // In steady state only the leader sends requests, and each has one reply.
+    c.appends_sent = board_.rpcs_sent() / 2;
+    c.cpu_seconds = process_cpu_seconds();
+    return c;
+  }
+
+  void stop_clients(load* l) {
+    l->stopping = true;
+    while (l->running > 0) world_.step();
+  }
+
+ private:
+  static coraft::co::task<void> consume_applied(node* n) {
+    std::uint64_t count = 0;
+    while (auto entry = co_await n->applied().recv()) {
+      if (entry->is_snapshot || ++count % 100'000 != 0) continue;
+      n->snapshot(entry->index, coraft::raft::to_bytes(std::to_string(count)));
+    }
+  }
+
+  settings settings_;
+  coraft::sim::world world_{1};
+  instant_wires wires_{&world_};
+  coraft::raft::sim_switchboard<instant_wires, coraft::sim::world> board_{wires_};
+  std::vector<coraft::raft::memory_disk> disks_;
+  std::vector<std::unique_ptr<transport>> transports_;
+  std::vector<std::unique_ptr<storage>> storages_;
+  std::vector<std::unique_ptr<node>> nodes_;
+  coraft::co::scope scope_{world_};
+  node* leader_ = nullptr;
+};
+
+// ---- the measurement -----------------------------------------------------------------------------
+
+struct result {
+  double seconds = 0, entries_per_sec = 0, mb_per_sec = 0;
+  double p50_us = 0, p99_us = 0, p999_us = 0;
+  double fsyncs_per_sec = 0, entries_per_fsync = 0, appends_per_entry = 0, cpu_per_million = 0;
+  std::uint64_t committed = 0, refused = 0;
+};
+
+double percentile(std::vector<std::uint32_t>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  auto at = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
+  return sorted[std::min(at, sorted.size() - 1)];
+}
+
+template <class Cluster, class Wait>
+result measure(Cluster& cluster, const settings& s, Wait wait) {
+  load l;
+  l.latencies_us.reserve(1u << 22);
+  cluster.start_clients(&l);
+  wait(std::chrono::duration<double>(s.warmup));
+  cluster.on_leader([&l] { l.measuring = true; });
+  const counters before = cluster.read_counters();
+  const auto start = wall_clock::now();
+  wait(std::chrono::duration<double>(s.duration));
+  cluster.on_leader([&l] { l.measuring = false; });
+  const auto seconds = std::chrono::duration<double>(wall_clock::now() - start).count();
+  const counters after = cluster.read_counters();
+  cluster.stop_clients(&l);
+
+  result r;
+  r.seconds = seconds;
+  r.committed = l.committed;
+  r.refused = l.refused;
+  const double entries = static_cast<double>(std::max<std::uint64_t>(l.committed, 1));
+  r.entries_per_sec = static_cast<double>(l.committed) / seconds;
+  r.mb_per_sec = r.entries_per_sec * static_cast<double>(s.payload) / 1e6;
+  std::sort(l.latencies_us.begin(), l.latencies_us.end());
+  r.p50_us = percentile(l.latencies_us, 0.50);
+  r.p99_us = percentile(l.latencies_us, 0.99);
+  r.p999_us = percentile(l.latencies_us, 0.999);
+  r.fsyncs_per_sec = static_cast<double>(after.fsyncs - before.fsyncs) / static_cast<double>(s.nodes) / seconds;
+  const auto leader_fsyncs = after.leader_fsyncs - before.leader_fsyncs;
+  r.entries_per_fsync = leader_fsyncs ? static_cast<double>(l.committed) / static_cast<double>(leader_fsyncs) : 0;
+  r.appends_per_entry = static_cast<double>(after.appends_sent - before.appends_sent) / entries;
+  r.cpu_per_million = (after.cpu_seconds - before.cpu_seconds) / entries * 1e6;
+  return r;
+}
+
+double parse_number(std::string_view flag, std::string_view text) {
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || value < 0) {
+    std::fprintf(stderr, "raft_bench: %.*s needs a number, not '%.*s'\n", static_cast<int>(flag.size()),
+                 flag.data(), static_cast<int>(text.size()), text.data());
+    std::exit(2);
+  }
+  return value;
+}
+
+settings parse(int argc, char** argv) {
+  settings s;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view flag = argv[i];
+    if (flag == "--json") {
+      s.json = true;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "raft_bench: %s needs a value\n", argv[i]);
+      std::exit(2);
+    }
+    std::string_view value = argv[++i];
+    if (flag == "--nodes") s.nodes = static_cast<std::size_t>(parse_number(flag, value));
+    else if (flag == "--transport") s.transport = value;
+    else if (flag == "--fsync") s.fsync = value == "on";
+    else if (flag == "--clients") s.clients = static_cast<std::size_t>(parse_number(flag, value));
+    else if (flag == "--payload") s.payload = static_cast<std::size_t>(parse_number(flag, value));
+    else if (flag == "--duration") s.duration = parse_number(flag, value);
+    else if (flag == "--warmup") s.warmup = parse_number(flag, value);
+    else if (flag == "--data") s.data = value;
+    else {
+      std::fprintf(stderr, "raft_bench: unknown flag %s\n", argv[i - 1]);
+      std::exit(2);
+    }
+  }
+  if ((s.nodes != 3 && s.nodes != 5) || (s.transport != "tcp" && s.transport != "sim") ||
+      s.clients == 0) {
+    std::fprintf(stderr, "raft_bench: --nodes is 3 or 5, --transport tcp or sim, --clients >= 1\n");
+    std::exit(2);
+  }
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  settings s = parse(argc, argv);
+  const bool own_directory = s.data.empty();
+  if (own_directory) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "coraft-bench-XXXXXX").string();
+    if (!::mkdtemp(pattern.data())) return 1;
+    s.data = pattern;
+  }
+
+  result r;
+  if (s.transport == "tcp") {
+    tcp_cluster cluster(s);
+    r = measure(cluster, s, [](auto how_long) { std::this_thread::sleep_for(how_long); });
+  } else {
+    sim_cluster cluster(s);
+    r = measure(cluster, s, [&cluster](auto how_long) {
+      cluster.run_for(std::chrono::duration_cast<wall_clock::duration>(how_long));
+    });
+  }
+  if (own_directory) std::filesystem::remove_all(s.data);
+
+  const char* fsync = s.transport == "sim" ? "n/a" : s.fsync ? "on" : "off";
+  std::printf("raft_bench: %zu nodes, %s transport, fsync %s, %zu clients, %zu-byte entries, %.0f s\n",
+              s.nodes, s.transport.c_str(), fsync, s.clients, s.payload, r.seconds);
+  std::printf("  committed entries/s   %12.0f\n", r.entries_per_sec);
+  std::printf("  MB/s                  %12.1f\n", r.mb_per_sec);
+  std::printf("  commit latency p50    %12.0f us\n", r.p50_us);
+  std::printf("  commit latency p99    %12.0f us\n", r.p99_us);
+  std::printf("  commit latency p999   %12.0f us\n", r.p999_us);
+  std::printf("  fsyncs/s per node     %12.0f\n", r.fsyncs_per_sec);
+  std::printf("  entries per fsync     %12.1f\n", r.entries_per_fsync);
+  std::printf("  AppendEntries/entry   %12.4f\n", r.appends_per_entry);
+  std::printf("  CPU s per M entries   %12.2f\n", r.cpu_per_million);
+  if (r.refused) std::printf("  refused proposals     %12llu\n", static_cast<unsigned long long>(r.refused));
+  if (s.json) {
+    std::printf("{\"entries_per_sec\": %.0f, \"mb_per_sec\": %.2f, \"p50_us\": %.0f, \"p99_us\": %.0f, "
+                "\"p999_us\": %.0f, \"fsyncs_per_sec\": %.0f, \"entries_per_fsync\": %.2f, "
+                "\"appends_per_entry\": %.4f, \"cpu_sec_per_million\": %.3f, \"nodes\": %zu, "
+                "\"payload\": %zu, \"clients\": %zu, \"fsync\": \"%s\", \"transport\": \"%s\", "
+                "\"seconds\": %.2f}\n",
+                r.entries_per_sec, r.mb_per_sec, r.p50_us, r.p99_us, r.p999_us, r.fsyncs_per_sec,
+                r.entries_per_fsync, r.appends_per_entry, r.cpu_per_million, s.nodes, s.payload,
+                s.clients, fsync, s.transport.c_str(), r.seconds);
+  }
+}
