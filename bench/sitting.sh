@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# bench/sitting.sh — one benchmark sitting: the machine's limits, coraft, etcd and redis, measured
+# one after the other, each benchmark run RUNS times (default 3); prints a Markdown table of the
+# medians with their ratios to the limits and to etcd.
+#
+#   bash bench/sitting.sh            (DURATION=10 RUNS=3 BUILD_DIR=build/release)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$root/build/release}
+runs=${RUNS:-3}
+duration=${DURATION:-10}
+export BUILD_DIR=$build
+
+[ -d "$build" ] || meson setup "$build" "$root" --buildtype=release >/dev/null
+ninja -C "$build" bench/raft_bench bench/limits bench/etcd_load >/dev/null
+
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+record() {  # record NAME COMMAND...: runs the command, keeps its last (JSON) line under NAME
+  local name=$1
+  shift
+  echo "== $name: $*" >&2
+  local line
+  line=$("$@" | tee /dev/stderr | tail -1)
+  echo "$name $line" >>"$results"
+}
+
+record limits "$build/bench/limits" --json
+for run in $(seq "$runs"); do
+  record coraft-64 "$build/bench/raft_bench" --clients 64 --payload 256 --duration "$duration" --json
+  record coraft-1 "$build/bench/raft_bench" --clients 1 --payload 256 --duration "$duration" --json
+  record coraft-nofsync "$build/bench/raft_bench" --fsync off --clients 256 --payload 64 --duration "$duration" --json
+  record coraft-sim "$build/bench/raft_bench" --transport sim --clients 64 --payload 256 --duration "$duration" --json
+  record etcd-64 bash "$root/bench/peers/etcd.sh" --clients 64 --payload 256 --duration "$duration" --json
+  record etcd-1 bash "$root/bench/peers/etcd.sh" --clients 1 --payload 256 --duration "$duration" --json
+  record redis-64 bash "$root/bench/peers/redis.sh" 64 256 200000 1
+done
+
+python3 - "$results" <<'PY'
+import json, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, _, data = line.partition(" ")
+    rows.setdefault(name, []).append(json.loads(data))
+def median(name, field):
+    return statistics.median(r[field] for r in rows[name])
+limits = rows["limits"][0]
+floor = limits["fsync_p50_us"] + limits["rtt_p50_us"]
+print(f"Limits: 4 KiB append + fdatasync p50 {limits['fsync_p50_us']:.0f} us, p99 {limits['fsync_p99_us']:.0f} us; "
+      f"sequential write with fdatasync per MiB {limits['write_mb_per_sec']:.0f} MB/s; "
+      f"loopback 64 B round trip p50 {limits['rtt_p50_us']:.1f} us; commit floor {floor:.0f} us.")
+print()
+print("| run | entries/s | MB/s | p50 us | p99 us | p999 us | fsyncs/s/node | entries/fsync |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for name in ["coraft-64", "coraft-1", "coraft-nofsync", "coraft-sim", "etcd-64", "etcd-1", "redis-64"]:
+    if name not in rows:
+        continue
+    cells = [f"{median(name, 'entries_per_sec'):.0f}", f"{median(name, 'mb_per_sec'):.1f}",
+             f"{median(name, 'p50_us'):.0f}", f"{median(name, 'p99_us'):.0f}",
+             f"{median(name, 'p999_us'):.0f}" if median(name, 'p999_us') else ""]
+    if "fsyncs_per_sec" in rows[name][0]:
+        cells += [f"{median(name, 'fsyncs_per_sec'):.0f}", f"{median(name, 'entries_per_fsync'):.1f}"]
+    else:
+        cells += ["", ""]
+    print(f"| {name} (median of {len(rows[name])}) | " + " | ".join(cells) + " |")
+print()
+print(f"coraft 64 clients / etcd 64 clients: {median('coraft-64', 'entries_per_sec') / median('etcd-64', 'entries_per_sec'):.1f}x")
+print(f"coraft 1 client p50 / floor: {median('coraft-1', 'p50_us') / floor:.2f}; p99 / floor: {median('coraft-1', 'p99_us') / floor:.2f}")
+print(f"etcd 1 client p50 / floor: {median('etcd-1', 'p50_us') / floor:.2f}")
+PY
