@@ -21,7 +21,7 @@ record() {  # record NAME COMMAND...: runs the command, keeps its last (JSON) li
   shift
   echo "== $name: $*" >&2
   local line
-  line=$("$@" | tee /dev/stderr | tail -1)
+  line=$("$@" | tee -a /dev/stderr | tail -1)
   echo "$name $line" >>"$results"
 }
 
