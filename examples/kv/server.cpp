@@ -1,0 +1,404 @@
+// coraft-kv — a replicated key-value store that speaks Redis's protocol.
+//
+//   coraft-kv --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003
+//             --listen 127.0.0.1:6381 --data /var/lib/coraft-kv/1 [--snapshot-entries 10000]
+//
+// Every command that reads or writes data goes through the Raft log, so every reply is
+// linearizable: a GET is answered only once every write before it has committed. Any member serves
+// any client: a follower forwards commands to the leader's client port and relays the replies. A
+// client that names itself (SESSION id seq COMMAND ...) gets each sequence number applied at most
+// once, however often it retries: the session table is part of the replicated state.
+//
+// Coroutines (one executor, one thread):
+//   serve_clients      accepts client connections; one serve_client per connection;
+//   serve_client       reads pipelined commands, answers them in order;
+//   apply_committed    applies committed entries to the store and hands each reply to the client
+//                      connection waiting for that log index; snapshots every so often;
+//   announce_leadership  when this member starts leading, appends its client address to the log,
+//                      so that followers know where to forward.
+#include <coraft/co/scope.hpp>
+#include <coraft/co/when_any.hpp>
+#include <coraft/io/stream_ops.hpp>
+#include <coraft/io/uring_executor.hpp>
+#include <coraft/raft/server.hpp>
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "resp.hpp"
+#include "store.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using executor = coraft::io::uring_executor;
+using raft_server = coraft::raft::server<executor>;
+using coraft::co::task;
+using coraft::raft::index_t;
+using coraft::raft::term_t;
+
+constexpr auto commit_wait = 5s;  // a command not applied by then is answered with TRYAGAIN
+
+struct settings {
+  coraft::raft::server_config raft;
+  coraft::io::endpoint listen;
+  std::uint64_t snapshot_entries = 10'000;
+};
+
+// A client connection waiting for the entry it appended at some index.
+struct waiter {
+  term_t term = 0;        // the term it was appended in: another term there means it was replaced
+  std::string reply;
+  bool replaced = false;
+  coraft::co::event applied;
+};
+
+class kv_server {
+ public:
+  kv_server(executor& ex, raft_server& raft, settings config)
+      : ex_(ex), raft_(raft), config_(std::move(config)) {}
+
+  // Applies committed entries in order; answers waiters; snapshots every snapshot_entries entries.
+  // Awaits the apply channel; ends when the node stops.
+  task<void> apply_committed() {
+    std::uint64_t since_snapshot = 0;
+    while (auto entry = co_await raft_.node().applied().recv()) {
+      if (entry->is_snapshot) {
+        if (!store_.restore(entry->payload)) {
+          std::fprintf(stderr, "coraft-kv: a snapshot that does not decode; stopping\n");
+          std::exit(1);
+        }
+        continue;
+      }
+      std::string reply;
+      if (entry->kind == coraft::raft::entry_kind::command) {
+        auto command = coraft::wire::decode<kv::command_entry>(entry->payload);
+        if (!command) {
+          std::fprintf(stderr, "coraft-kv: entry %llu does not decode; stopping\n",
+                       static_cast<unsigned long long>(entry->index));
+          std::exit(1);
+        }
+        reply = store_.apply(*command);
+      }
+      if (auto it = waiters_.find(entry->index); it != waiters_.end()) {
+        it->second->replaced = it->second->term != entry->term;
+        it->second->reply = std::move(reply);
+        it->second->applied.set();
+        waiters_.erase(it);
+      }
+      if (++since_snapshot >= config_.snapshot_entries) {
+        raft_.node().snapshot(entry->index, store_.snapshot());
+        since_snapshot = 0;
+      }
+    }
+  }
+
+  // Appends this member's client address whenever it starts leading. Looks every 20 ms; ends when
+  // cancelled.
+  task<void> announce_leadership() {
+    term_t announced = 0;
+    while (co_await ex_.sleep_for(20ms)) {
+      auto status = raft_.node().status();
+      if (status.role != coraft::raft::role::leader || status.term == announced) continue;
+      kv::command_entry note{0, 0, {"CORAFT.LEADER", std::to_string(status.id), config_.listen.to_string()}};
+      if (raft_.node().start(coraft::wire::encode(note)).is_leader) announced = status.term;
+    }
+  }
+
+  // Accepts clients until cancelled; each is served in its own coroutine.
+  task<void> serve_clients(executor::listener& listener) {
+    coraft::co::scope clients(co_await coraft::co::current_context());
+    while (true) {
+      auto accepted = co_await ex_.accept(listener);
+      if (!accepted) {
+        if (coraft::co::is_cancelled(accepted.error())) break;
+        if (!co_await ex_.sleep_for(10ms)) break;
+        continue;
+      }
+      clients.spawn(serve_client(std::move(*accepted)));
+    }
+    co_await clients.join();
+  }
+
+ private:
+  // One client connection: reads whatever commands have arrived (pipelining), answers them in
+  // order with one write. Ends when the client leaves, sends QUIT or a malformed request, or when
+  // cancelled.
+  task<void> serve_client(executor::stream client) {
+    std::string in, out;
+    std::optional<executor::stream> upstream;  // to the leader, for forwarded commands
+    coraft::raft::node_id upstream_member = coraft::raft::nobody;
+    std::string upstream_buffer;
+    std::array<char, 16384> chunk;
+    bool closing = false;
+    while (!closing) {
+      const std::span<std::byte> into = std::as_writable_bytes(std::span(chunk));
+      auto got = co_await ex_.recv(client, into);
+      if (!got || *got == 0) co_return;
+      in.append(chunk.data(), *got);
+      out.clear();
+      std::size_t used = 0;
+      while (!closing) {
+        auto request = kv::resp::parse_request(std::string_view(in).substr(used));
+        if (request.result == kv::resp::parsed::outcome::incomplete) break;
+        if (request.result == kv::resp::parsed::outcome::error) {
+          kv::resp::error(out, "ERR Protocol error: " + request.error);
+          closing = true;
+          break;
+        }
+        used += request.consumed;
+        if (request.arguments.empty()) continue;
+        closing = kv::upper(request.arguments[0]) == "QUIT";
+        out += co_await answer(std::move(request.arguments), upstream, upstream_member,
+                               upstream_buffer);
+      }
+      in.erase(0, used);
+      const std::span<const std::byte> bytes = std::as_bytes(std::span(out));
+      if (!co_await coraft::io::write_all(ex_, client, bytes)) co_return;
+    }
+  }
+
+  // The reply to one command: answered here, through the log, or by the leader.
+  task<std::string> answer(std::vector<std::string> arguments, std::optional<executor::stream>& upstream,
+                           coraft::raft::node_id& upstream_member, std::string& upstream_buffer) {
+    if (auto wrong = kv::check_command(arguments)) co_return *wrong;
+    kv::command_entry entry;
+    const std::string name = kv::upper(arguments[0]);
+    if (name == "SESSION") {
+      std::uint64_t client = 0, sequence = 0;
+      auto parse = [](const std::string& s, std::uint64_t& v) {
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        return ec == std::errc{} && p == s.data() + s.size();
+      };
+      std::vector<std::string> inner(arguments.begin() + 3, arguments.end());
+      if (!parse(arguments[1], client) || !parse(arguments[2], sequence) || client == 0 ||
+          sequence == 0) {
+        std::string reply;
+        kv::resp::error(reply, "ERR SESSION needs a client id and a sequence number above 0");
+        co_return reply;
+      }
+      if (auto wrong = kv::check_command(inner)) co_return *wrong;
+      if (!kv::find_command(kv::upper(inner[0]))->replicated) co_return answer_locally(inner);
+      entry = {client, sequence, std::move(inner)};
+    } else if (!kv::find_command(name)->replicated) {
+      co_return answer_locally(arguments);
+    } else {
+      entry = {0, 0, std::move(arguments)};
+    }
+    entry.arguments[0] = kv::upper(entry.arguments[0]);
+
+    auto started = raft_.node().start(coraft::wire::encode(entry));
+    if (started.is_leader) co_return co_await await_applied(started.index, started.term);
+    co_return co_await forward(arguments_of(entry), upstream, upstream_member, upstream_buffer);
+  }
+
+  static std::vector<std::string> arguments_of(const kv::command_entry& entry) {
+    if (entry.client == 0) return entry.arguments;
+    std::vector<std::string> wrapped{"SESSION", std::to_string(entry.client),
+                                     std::to_string(entry.sequence)};
+    wrapped.insert(wrapped.end(), entry.arguments.begin(), entry.arguments.end());
+    return wrapped;
+  }
+
+  // Awaits the application of the entry this member appended at `index` in `term`, racing the
+  // commit_wait timer; ends with the store's reply or a TRYAGAIN error.
+  task<std::string> await_applied(index_t index, term_t term) {
+    waiter w;
+    w.term = term;
+    waiters_[index] = &w;
+    auto first = co_await coraft::co::when_any(w.applied.wait(), commit_timer());
+    std::string reply;
+    if (first.index() == 0 && w.applied.is_set()) {
+      if (!w.replaced) co_return std::move(w.reply);
+      kv::resp::error(reply, "TRYAGAIN leadership changed before the command committed; it was not applied");
+      co_return reply;
+    }
+    waiters_.erase(index);
+    kv::resp::error(reply, "TRYAGAIN the command did not commit in time; it may or may not be applied");
+    co_return reply;
+  }
+  task<coraft::co::result<void>> commit_timer() { co_return co_await ex_.sleep_for(commit_wait); }
+
+  // Sends the command to the leader's client port and relays its reply. Ends with the reply, or a
+  // TRYAGAIN error when no leader is known or reachable.
+  task<std::string> forward(std::vector<std::string> arguments, std::optional<executor::stream>& upstream,
+                            coraft::raft::node_id& upstream_member, std::string& buffer) {
+    std::string reply;
+    const auto leader = raft_.node().status().leader;
+    auto address = store_.addresses().find(leader);
+    if (leader == coraft::raft::nobody || address == store_.addresses().end()) {
+      kv::resp::error(reply, "TRYAGAIN no leader known; retry shortly");
+      co_return reply;
+    }
+    if (!upstream || upstream_member != leader) {
+      upstream.reset();
+      buffer.clear();
+      auto endpoint = coraft::io::endpoint::parse(address->second);
+      if (endpoint) {
+        auto connected = co_await ex_.connect(*endpoint);
+        if (connected) upstream.emplace(std::move(*connected));
+      }
+      upstream_member = leader;
+    }
+    if (upstream) {
+      std::string request;
+      kv::resp::command(request, arguments);
+      const std::span<const std::byte> bytes = std::as_bytes(std::span(request));
+      if (co_await coraft::io::write_all(ex_, *upstream, bytes)) {
+        std::array<char, 16384> chunk;
+        while (true) {
+          auto length = kv::resp::reply_length(buffer);
+          if (!length) break;
+          if (*length > 0) {
+            reply = buffer.substr(0, *length);
+            buffer.erase(0, *length);
+            co_return reply;
+          }
+          const std::span<std::byte> into = std::as_writable_bytes(std::span(chunk));
+          auto got = co_await ex_.recv(*upstream, into);
+          if (!got || *got == 0) break;
+          buffer.append(chunk.data(), *got);
+        }
+      }
+    }
+    upstream.reset();
+    kv::resp::error(reply, "TRYAGAIN the leader is unreachable; retry shortly");
+    co_return reply;
+  }
+
+  std::string answer_locally(const std::vector<std::string>& a) {
+    std::string out;
+    const std::string name = kv::upper(a[0]);
+    if (name == "PING") {
+      if (a.size() > 2) kv::resp::error(out, "ERR wrong number of arguments for 'ping' command");
+      else if (a.size() == 2) kv::resp::bulk(out, a[1]);
+      else kv::resp::simple(out, "PONG");
+    } else if (name == "ECHO") {
+      kv::resp::bulk(out, a[1]);
+    } else if (name == "COMMAND") {
+      kv::resp::array_header(out, 0);
+    } else if (name == "QUIT") {
+      kv::resp::simple(out, "OK");
+    } else if (name == "INFO") {
+      kv::resp::bulk(out, info());
+    }
+    return out;
+  }
+
+  std::string info() const {
+    const auto status = raft_.node().status();
+    auto leader_address = store_.addresses().find(status.leader);
+    std::string text = "# Server\r\nredis_version:7.0.0\r\ncoraft_kv:1\r\n";
+    text += "tcp_port:" + std::to_string(config_.listen.port) + "\r\n\r\n";
+    text += "# Raft\r\n";
+    text += "id:" + std::to_string(status.id) + "\r\n";
+    text += std::string("role:") + coraft::raft::to_string(status.role) + "\r\n";
+    text += "term:" + std::to_string(status.term) + "\r\n";
+    text += "leader_id:" + std::to_string(status.leader) + "\r\n";
+    text += "leader_addr:" +
+            (leader_address == store_.addresses().end() ? std::string() : leader_address->second) + "\r\n";
+    text += "commit_index:" + std::to_string(status.commit_index) + "\r\n";
+    text += "last_applied:" + std::to_string(status.last_applied) + "\r\n";
+    text += "snapshot_index:" + std::to_string(status.first_index - 1) + "\r\n\r\n";
+    text += "# Keyspace\r\n";
+    if (store_.size() > 0) text += "db0:keys=" + std::to_string(store_.size()) + ",expires=0,avg_ttl=0\r\n";
+    return text;
+  }
+
+  executor& ex_;
+  raft_server& raft_;
+  const settings config_;
+  kv::store store_;
+  std::map<index_t, waiter*> waiters_;
+};
+
+[[noreturn]] void usage(const std::string& problem) {
+  std::fprintf(stderr,
+               "coraft-kv: %s\nusage: coraft-kv --id N --peers ID=HOST:PORT,... --listen HOST:PORT "
+               "--data DIR [--snapshot-entries N]\n",
+               problem.c_str());
+  std::exit(2);
+}
+
+std::uint64_t number(std::string_view text, const char* what) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size()) usage(std::string("bad ") + what);
+  return value;
+}
+
+settings parse(int argc, char** argv) {
+  settings s;
+  if (argc % 2 == 0) usage("every flag takes a value");
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string_view flag = argv[i], value = argv[i + 1];
+    if (flag == "--id") {
+      s.raft.id = static_cast<coraft::raft::node_id>(number(value, "--id"));
+    } else if (flag == "--peers") {
+      while (!value.empty()) {
+        auto item = value.substr(0, value.find(','));
+        value.remove_prefix(std::min(value.size(), item.size() + 1));
+        auto equals = item.find('=');
+        if (equals == std::string_view::npos) usage("bad --peers item " + std::string(item));
+        auto address = coraft::io::endpoint::parse(item.substr(equals + 1));
+        if (!address) usage("bad address " + std::string(item));
+        s.raft.members[static_cast<coraft::raft::node_id>(number(item.substr(0, equals), "peer id"))] =
+            *address;
+      }
+    } else if (flag == "--listen") {
+      auto address = coraft::io::endpoint::parse(value);
+      if (!address) usage("bad --listen address");
+      s.listen = *address;
+    } else if (flag == "--data") {
+      s.raft.data_directory = value;
+    } else if (flag == "--snapshot-entries") {
+      s.snapshot_entries = std::max<std::uint64_t>(1, number(value, "--snapshot-entries"));
+    } else {
+      usage("unknown flag " + std::string(flag));
+    }
+  }
+  if (!s.raft.members.contains(s.raft.id)) usage("--peers must list this member's --id");
+  if (s.raft.data_directory.empty()) usage("--data is required");
+  if (s.listen.port == 0) usage("--listen is required");
+  s.raft.transport.log = [](const std::string&) {};  // peers come and go; nothing to report
+  return s;
+}
+
+// Runs the Raft member; a failure (address taken, damaged data directory) ends the program.
+task<void> run_or_exit(raft_server& raft) {
+  try {
+    co_await raft.run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "coraft-kv: %s\n", e.what());
+    std::exit(1);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  settings config = parse(argc, argv);
+  executor ex;
+  auto listener = ex.listen(config.listen);
+  if (!listener) {
+    std::fprintf(stderr, "coraft-kv: cannot listen on %s: %s\n", config.listen.to_string().c_str(),
+                 listener.error().message().c_str());
+    return 1;
+  }
+  raft_server raft(ex, config.raft);
+  kv_server kv(ex, raft, config);
+  coraft::co::scope scope(ex);
+  scope.spawn(run_or_exit(raft));
+  scope.spawn(kv.apply_committed());
+  scope.spawn(kv.announce_leadership());
+  scope.spawn(kv.serve_clients(*listener));
+  ex.run();
+}
