@@ -7,7 +7,8 @@ coraft_packages=(
   liburing-dev                      # io_uring
   libboost1.81-dev                  # Boost.Describe (Boost >= 1.77)
   doctest-dev                       # the test framework
-  python3                           # summarises test logs
+  python3                           # summarises test logs, runs the process tests
+  redis-server redis-tools python3-redis  # real Redis clients (and a Redis to compare replies with)
 )
 
 coraft_install_missing() {

@@ -46,6 +46,7 @@ using coraft::raft::index_t;
 using coraft::raft::term_t;
 
 constexpr auto commit_wait = 5s;  // a command not applied by then is answered with TRYAGAIN
+constexpr auto leader_wait = 2s;  // how long a follower waits to learn where the leader is
 
 struct settings {
   coraft::raft::server_config raft;
@@ -232,10 +233,21 @@ class kv_server {
   task<std::string> forward(std::vector<std::string> arguments, std::optional<executor::stream>& upstream,
                             coraft::raft::node_id& upstream_member, std::string& buffer) {
     std::string reply;
-    const auto leader = raft_.node().status().leader;
+    // During an election, or just after, the leader or its address may not be known yet: wait a
+    // little for both rather than turn the client away at once.
+    const auto give_up = ex_.now() + leader_wait;
+    auto leader = raft_.node().status().leader;
     auto address = store_.addresses().find(leader);
-    if (leader == coraft::raft::nobody || address == store_.addresses().end()) {
-      kv::resp::error(reply, "TRYAGAIN no leader known; retry shortly");
+    while (leader == coraft::raft::nobody || address == store_.addresses().end()) {
+      if (ex_.now() >= give_up || !co_await ex_.sleep_for(10ms)) {
+        kv::resp::error(reply, "TRYAGAIN no leader known; retry shortly");
+        co_return reply;
+      }
+      leader = raft_.node().status().leader;
+      address = store_.addresses().find(leader);
+    }
+    if (leader == raft_.node().status().id) {  // became the leader while waiting
+      kv::resp::error(reply, "TRYAGAIN leadership changed; retry");
       co_return reply;
     }
     if (!upstream || upstream_member != leader) {
