@@ -31,6 +31,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "resp.hpp"
@@ -247,7 +248,7 @@ class kv_server {
       address = store_.addresses().find(leader);
     }
     if (leader == raft_.node().status().id) {  // became the leader while waiting
-      kv::resp::error(reply, "TRYAGAIN leadership changed; retry");
+      kv::resp::error(reply, "TRYAGAIN leadership changed; the command was not applied");
       co_return reply;
     }
     if (!upstream || upstream_member != leader) {
@@ -260,11 +261,13 @@ class kv_server {
       }
       upstream_member = leader;
     }
+    bool sent = false;
     if (upstream) {
       std::string request;
       kv::resp::command(request, arguments);
       const std::span<const std::byte> bytes = std::as_bytes(std::span(request));
       if (co_await coraft::io::write_all(ex_, *upstream, bytes)) {
+        sent = true;
         std::array<char, 16384> chunk;
         while (true) {
           auto length = kv::resp::reply_length(buffer);
@@ -282,7 +285,8 @@ class kv_server {
       }
     }
     upstream.reset();
-    kv::resp::error(reply, "TRYAGAIN the leader is unreachable; retry shortly");
+    kv::resp::error(reply, sent ? "TRYAGAIN lost the leader's reply; the command may or may not be applied"
+                                : "TRYAGAIN the leader is unreachable; the command was not applied");
     co_return reply;
   }
 
@@ -399,7 +403,13 @@ task<void> run_or_exit(raft_server& raft) {
 int main(int argc, char** argv) {
   settings config = parse(argc, argv);
   executor ex;
+  // Right after a crash the address may be held for a moment by the dead process's io_uring.
   auto listener = ex.listen(config.listen);
+  for (int attempt = 0; !listener && listener.error() == std::errc::address_in_use && attempt < 100;
+       ++attempt) {
+    std::this_thread::sleep_for(50ms);
+    listener = ex.listen(config.listen);
+  }
   if (!listener) {
     std::fprintf(stderr, "coraft-kv: cannot listen on %s: %s\n", config.listen.to_string().c_str(),
                  listener.error().message().c_str());

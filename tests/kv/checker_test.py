@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from linearizability import Op, check  # noqa: E402
+from linearizability import Op, check
 
 U = None  # the completion time of an operation whose outcome is unknown
 
@@ -80,6 +80,8 @@ LINEARIZABLE = {
     "appends whose lengths are not reported": [
         app(1, "a", "a;", None, 0, 1), app(2, "a", "b;", None, 0.5, 3), r(1, "a", "a;", 1.5, 2),
         r(1, "a", "a;b;", 4, 5)],
+    "a read of a missing key overlapping the first append": [
+        app(1, "a", "a;", 2, 0, 3), r(2, "a", None, 1, 2), r(2, "a", "a;", 4, 5)],
     "independent keys interleaved": [
         w(1, "x", "1", 0, 1), w(2, "y", "9", 0.5, 1.5), r(1, "y", "9", 2, 3), r(2, "x", "1", 2, 3),
         inc(1, "c", 1, 4, 5), r(2, "c", "1", 6, 7)],
@@ -313,6 +315,43 @@ def main():
         order = verdict.results["x"].order
         assert [op.arg for op in order if op.kind == "set"] == ["a", "b"], order
     runner.case("a linearizable history comes with an order that works", order_is_returned)
+
+    def quick_with_many_unknown(history, linearizable):
+        def run():
+            started = time.monotonic()
+            expect(history, linearizable, time_limit=10.0)
+            took = time.monotonic() - started
+            assert took < 2.0, f"took {took:.1f} s"
+            return f"{took:.3f} s"
+        return run
+
+    # Each would take exponential time without the reduction named.
+    unknown_sets = [w(1, "x", f"lost{i}", 1 + i / 100, U) for i in range(40)]
+    runner.case("a stale read among 40 SETs of unknown outcome never read is rejected quickly",
+                quick_with_many_unknown([w(1, "x", "1", 0, 1), *unknown_sets, w(2, "x", "2", 2, 3),
+                                         r(3, "x", "1", 4, 5)], False))
+    unknown_incrs = [inc(1, "c", None, 1 + i / 100, U) for i in range(40)]
+    runner.case("an INCR result seen twice among 40 INCRs of unknown outcome is rejected quickly",
+                quick_with_many_unknown([inc(1, "c", 1, 0, 1), *unknown_incrs, inc(2, "c", 7, 2, 3),
+                                         inc(3, "c", 7, 2, 3), r(3, "c", "9", 4, 5)], False))
+    runner.case("INCRs of unknown outcome filling a gap are found quickly",
+                quick_with_many_unknown([inc(1, "c", 1, 0, 1), *unknown_incrs, inc(2, "c", 30, 2, 3),
+                                         r(3, "c", "35", 4, 5)], True))
+    unknown_appends = [app(1, "a", f"u{i};", None, 1 + i / 100, U) for i in range(30)]
+    runner.case("a lost append among 30 APPENDs of unknown outcome is rejected quickly",
+                quick_with_many_unknown([app(1, "a", "a;", 2, 0, 1), *unknown_appends,
+                                         app(2, "a", "b;", None, 2, 3),
+                                         r(3, "a", "a;u3;u7;", 4, 5)], False))
+
+    def undecided():
+        # SETs and APPENDs on one key leave the search no shortcut: with a tiny step budget, the
+        # verdict must be "undecided", never "linearizable".
+        history = [w(1, "m", "s", 0, 1)] + [app(1, "m", f"u{i};", None, 1 + i / 100, U)
+                                             for i in range(14)] + [r(2, "m", "impossible", 2, 3)]
+        verdict = check(history, max_steps=5000)
+        assert verdict.linearizable is None and not verdict.ok, verdict
+        assert str(verdict).startswith("undecided"), verdict
+    runner.case("a search out of steps says undecided, not linearizable", undecided)
 
     rng = random.Random(args.seed)
     keys = ["r0", "r1", "c0", "a0"]

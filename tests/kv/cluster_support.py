@@ -4,6 +4,7 @@ Every process started here is killed by Cluster.stop_all() / RedisServer.stop(),
 call in `finally` blocks; every wait is bounded.
 """
 import os
+import random
 import re
 import signal
 import socket
@@ -14,14 +15,22 @@ WAIT = 15.0
 
 
 def free_ports(count):
-    held = [socket.socket() for _ in range(count)]
-    try:
-        for s in held:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in held]
-    finally:
-        for s in held:
-            s.close()
+    """Distinct loopback ports that were free a moment ago, drawn from below the kernel's
+    ephemeral range: a member killed and restarted must be able to bind its port again, and a port
+    from the ephemeral range may meanwhile be the local end of someone's outgoing connection."""
+    chooser = random.Random(os.getpid() ^ time.monotonic_ns())
+    ports = []
+    while len(ports) < count:
+        port = chooser.randrange(20000, 32000)
+        if port in ports:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+    return ports
 
 
 def wait_until(what, condition, timeout=WAIT):

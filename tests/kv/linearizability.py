@@ -17,11 +17,11 @@ An operation that certainly did not take effect (an error reply that says so, an
 that is not an integer) must be left out of the history by the caller.
 
 The history is linearizable if every key's operations are: linearizability is local, so operations
-on different keys are checked separately. For one key the check is the search of Wing and Gong, made
-practical as in Porcupine: a depth-first search over the order in which operations take effect,
-remembering every (set of operations taken effect, value of the key) already explored so that no
-such configuration is explored twice. An operation may take effect next only if it was invoked
-before every operation still waiting to take effect completed. Three reductions keep the search
+on different keys are checked separately. For one key the check is the search of Wing and Gong
+with memoization: a depth-first search over the order in which operations take effect, remembering
+every (set of operations taken effect, value of the key) already explored so that no such
+configuration is explored twice. An operation may take effect next only if it was invoked
+before every operation still waiting to take effect completed. These reductions keep the search
 small without changing its answer:
 
   * a read that may take effect next and agrees with the current value takes effect at once (moving
@@ -29,7 +29,9 @@ small without changing its answer:
   * operations with an unknown outcome and identical effect (two INCRs that timed out, say) are
     interchangeable, so only the first of them is tried at each step;
   * a read with an unknown outcome constrains nothing and is dropped; so is a SET with an unknown
-    outcome whose value no read ever returned, on a key that only sees SETs and GETs.
+    outcome whose value no read ever returned, on a key that only sees SETs and GETs;
+  * on a key that only sees APPENDs and GETs the value only grows, so an APPEND may take effect
+    only if every read still to come starts with the value it leaves.
 
 The model is a Redis string: SET replaces it; GET returns it (None if missing); INCR needs an
 integer in Redis's format (or a missing key, read as 0) and returns the value plus one; APPEND
@@ -183,6 +185,11 @@ def _integer(state):
     return value if _INT64[0] <= value <= _INT64[1] else None
 
 
+def _extends_to_all(value: str, reads) -> bool:
+    """Whether every one of `reads` (values read later) starts with `value`."""
+    return all(read is not None and read.startswith(value) for read in reads)
+
+
 def _why_not(state, entry: _Entry) -> str:
     """Why `entry` cannot take effect on `state` (for reports)."""
     if entry.kind == "get":
@@ -270,12 +277,14 @@ class _Frame:
 
 
 class _KeySearch:
-    def __init__(self, key, entries, initial, deadline, max_steps):
+    def __init__(self, key, entries, initial, deadline, max_steps, max_memory, origin):
         self.key = key
+        self.origin = origin  # the time reports count from
         self.entries = entries
         self.initial = initial
         self.deadline = deadline
         self.max_steps = max_steps
+        self.max_memory = max_memory
         n = len(entries)
         self.n = n
         self.invoke = [e.invoke for e in entries]
@@ -286,10 +295,21 @@ class _KeySearch:
         self.required_mask = self.all_mask & ~self.optional_mask
         self.required_count = n - len(self.optional)
         self.done = bytearray(n)  # the entries that took effect on the current path
+        # On a key that only sees APPENDs and GETs the value only grows: every read still to take
+        # effect must start with the current value. next_read[j]: the first completed GET at or
+        # after entry j (n if none).
+        kinds = {e.kind for e in entries}
+        self.grows = "append" in kinds and kinds <= {"append", "get"}
+        self.next_read = [n] * (n + 1)
+        for j in range(n - 1, -1, -1):
+            read = entries[j].kind == "get" and entries[j].required
+            self.next_read[j] = j if read else self.next_read[j + 1]
 
     def pending(self, mask):
-        """The operations that may take effect next: the completed ones (earliest completion
-        first) and those of unknown outcome (earliest invocation first)."""
+        """What may take effect once the entries in `mask` have, as four things: the completed
+        operations that may (earliest completion first); those of unknown outcome that may
+        (earliest invocation first); every completed operation still waiting among the entries
+        scanned; and the index where the scan stopped (every entry from there on is waiting)."""
         free = ~(mask | self.optional_mask) & self.all_mask
         low = (free & -free).bit_length() - 1  # the first completed one not yet taken effect
         invoke, complete, done, entries = self.invoke, self.complete, self.done, self.entries
@@ -302,36 +322,51 @@ class _KeySearch:
                 if complete[j] < bound:
                     bound = complete[j]
             j += 1
-        required = sorted((j for j in window if invoke[j] <= bound), key=complete.__getitem__)
+        required = sorted((i for i in window if invoke[i] <= bound), key=complete.__getitem__)
         optional = []
-        for j in self.optional:
-            if invoke[j] > bound:
+        for i in self.optional:
+            if invoke[i] > bound:
                 break
-            if not done[j]:
-                optional.append(j)
-        return required, optional
+            if not done[i]:
+                optional.append(i)
+        return required, optional, window, j
 
     def choices(self, mask, state):
         """(entry, value after it) for every operation that may take effect next."""
-        required, optional = self.pending(mask)
+        entries = self.entries
+        required, optional, waiting, end = self.pending(mask)
+        reads = self.reads_to_come(waiting, end)
         out = []
         for j in required:
-            after = _step(state, self.entries[j])
+            after = _step(state, entries[j])
             if after is _INVALID:
                 continue
-            if self.entries[j].kind == "get":
+            if entries[j].kind == "get":
                 return [(j, after)]
-            out.append((j, after))
+            if reads is None or _extends_to_all(after, reads):
+                out.append((j, after))
         tried = set()
         for j in optional:
-            effect = self.entries[j].effect
+            effect = entries[j].effect
             if effect in tried:
                 continue
             tried.add(effect)
-            after = _step(state, self.entries[j])
-            if after is not _INVALID:
+            after = _step(state, entries[j])
+            if after is not _INVALID and (reads is None or _extends_to_all(after, reads)):
                 out.append((j, after))
         return out
+
+    def reads_to_come(self, waiting, end):
+        """On a key whose value only grows: the results of reads still to come that every new
+        value must be a prefix of (those waiting in the window, and the first read after it).
+        None on other keys."""
+        if not self.grows:
+            return None
+        entries = self.entries
+        reads = [entries[j].result for j in waiting if entries[j].kind == "get"]
+        if self.next_read[end] < self.n:
+            reads.append(entries[self.next_read[end]].result)
+        return reads
 
     def run(self) -> KeyResult:
         def result(status, steps, detail="", order=()):
@@ -342,6 +377,8 @@ class _KeySearch:
             return result("ok", 0)
         root.choices = self.choices(0, self.initial)
         visited = {(0, self.initial)}
+        memory = 0  # a rough count of the bytes `visited` holds
+        per_entry = 200 + self.n // 8
         stack = [root]
         best = root
         steps = 0
@@ -359,12 +396,15 @@ class _KeySearch:
                 continue
             visited.add((mask, after))
             steps += 1
-            if steps % 4096 == 0 and (steps >= self.max_steps or time.monotonic() > self.deadline):
-                return result("unknown", steps, f"search stopped after {steps} steps; "
-                              + self.describe_best(best))
+            memory += per_entry + (len(after) if after is not None else 0)
+            if steps % 1024 == 0 and (steps >= self.max_steps or memory > self.max_memory
+                                      or time.monotonic() > self.deadline):
+                visited.clear()
+                return result("unknown", steps, f"search stopped after {steps} steps (about "
+                              f"{memory >> 20} MB of memory); " + self.describe_best(best))
             required = self.entries[j].required
             child = _Frame(mask, after, frame, j, frame.taken + (1 if required else 0))
-            if required and mask & self.required_mask == self.required_mask:
+            if required and (mask & self.required_mask) == self.required_mask:
                 return result("ok", steps, order=[self.entries[i].op for i in self.path(child)])
             self.done[j] = 1
             child.choices = self.choices(mask, after)
@@ -385,11 +425,11 @@ class _KeySearch:
     def describe_best(self, best: _Frame) -> str:
         """The longest linearizable prefix found, and why nothing could follow it."""
         entries = self.entries
-        origin = min(self.invoke) if self.invoke else 0.0
+        origin = self.origin
         order = self.path(best)
-        lines = [f"at most {best.taken} of its {self.required_count} completed operations "
-                 f"(times relative to {origin:.3f}) can take effect in an order that agrees with "
-                 f"every reply;"]
+        lines = [f"at most {best.taken} of its {self.required_count} completed operations can "
+                 f"take effect in an order that agrees with every reply (times in seconds from "
+                 f"the history's first operation);"]
         if order:
             lines.append("  the longest such prefix ends with:")
             for i in order[-4:]:
@@ -400,11 +440,18 @@ class _KeySearch:
         self.done = bytearray(self.n)
         for i in order:
             self.done[i] = 1
-        required, _ = self.pending(best.mask)
+        required, _, waiting, end = self.pending(best.mask)
+        reads = self.reads_to_come(waiting, end)
         for j in required[:4]:
             after = _step(best.state, entries[j])
-            reason = ("nothing can follow it" if after is not _INVALID
-                      else _why_not(best.state, entries[j]))
+            if after is _INVALID:
+                reason = _why_not(best.state, entries[j])
+            elif reads is not None and not _extends_to_all(after, reads):
+                read = next(r for r in reads if r is None or not r.startswith(after))
+                reason = (f"a read still to come returned {_show(read)}, which does not start "
+                          f"with the value this would leave")
+            else:
+                reason = "it could, but then no order of the rest works"
             lines.append(f"    {entries[j].op.describe(origin)}: {reason}")
         if len(required) > 4:
             lines.append(f"    ... and {len(required) - 4} more that may take effect next")
@@ -422,27 +469,34 @@ def _prepare(ops):
     return entries
 
 
-def check(history, time_limit: float = 60.0, max_steps: int = 20_000_000,
-          initial=None) -> Verdict:
+def check(history, time_limit: float = 60.0, max_steps: int = 10_000_000,
+          max_memory: int = 1 << 30, initial=None) -> Verdict:
     """Checks a whole history (operations on any keys); `initial` is every key's value at the
-    start (None: missing). Gives up on a key, with status 'unknown', after `max_steps` search steps
-    or when `time_limit` seconds have passed since the call."""
+    start (None: missing). Gives up on a key, with status 'unknown', after `max_steps` search
+    steps, when its memo holds about `max_memory` bytes, or when `time_limit` seconds have passed
+    since the call."""
     started = time.monotonic()
     deadline = started + time_limit
     by_key = {}
     for item in history:
         op = Op.of(item)
         by_key.setdefault(op.key, []).append(op)
+    origin = min((op.invoke for ops in by_key.values() for op in ops), default=0.0)
     results = {}
     for key, ops in by_key.items():
-        results[key] = check_key(key, ops, deadline, max_steps, initial)
+        results[key] = check_key(key, ops, deadline, max_steps, max_memory, initial, origin)
     return Verdict(results, time.monotonic() - started)
 
 
-def check_key(key, ops, deadline: float, max_steps: int, initial=None) -> KeyResult:
-    """Checks the operations of one key; `deadline` is a time.monotonic() value."""
+def check_key(key, ops, deadline: float, max_steps: int = 10_000_000, max_memory: int = 1 << 30,
+              initial=None, origin: float | None = None) -> KeyResult:
+    """Checks the operations of one key; `deadline` is a time.monotonic() value; reports count
+    time from `origin` (by default the key's first invocation)."""
     entries = _prepare(ops)
-    result = _KeySearch(key, entries, _text(initial), deadline, max_steps).run()
+    if origin is None:
+        origin = min((op.invoke for op in ops), default=0.0)
+    result = _KeySearch(key, entries, _text(initial), deadline, max_steps, max_memory,
+                        origin).run()
     result.operations = len(ops)
     result.indeterminate = sum(1 for op in ops if op.indeterminate)
     return result

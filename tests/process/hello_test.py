@@ -15,20 +15,12 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kv"))
+from cluster_support import free_ports  # noqa: E402  (ports a restarted member can bind again)
+
 WAIT = 15.0          # seconds any one expected event may take
 SNAPSHOT_EVERY = 25  # lines between snapshots
 RETRY = 3.0          # seconds before a line nobody printed is given to the leader again
-
-
-def free_ports(count):
-    held = [socket.socket() for _ in range(count)]
-    try:
-        for s in held:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in held]
-    finally:
-        for s in held:
-            s.close()
 
 
 def wait_until(what, condition, timeout=WAIT):

@@ -12,7 +12,9 @@
 //   executor.run();
 #pragma once
 
+#include <chrono>
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <system_error>
@@ -58,10 +60,20 @@ class server {
   // node().shutdown(); ends once both have stopped. Throws std::system_error when the address cannot
   // be bound or the data directory cannot be loaded (a corrupt log is never silently dropped).
   co::task<void> run() {
-    if (auto bound = transport_.listen(); !bound) {
-      throw std::system_error(bound.error(),
-                              "coraft: cannot listen on " + transport_.local_endpoint().to_string());
+    // A member restarted at once after being killed may find its address still taken for a
+    // moment: the kernel tears down a dead process's io_uring (and the accept it had in flight)
+    // shortly after the process is gone. So "address in use" is retried for a few seconds.
+    const auto give_up = executor_.now() + std::chrono::seconds(5);
+    for (auto bound = transport_.listen(); !bound; bound = transport_.listen()) {
+      if (bound.error() != std::errc::address_in_use || executor_.now() >= give_up ||
+          !co_await executor_.sleep_for(std::chrono::milliseconds(50))) {
+        throw std::system_error(bound.error(),
+                                "coraft: cannot listen on " + transport_.local_endpoint().to_string());
+      }
     }
+    std::error_code ignored;  // file_storage creates the data directory itself, not its parents
+    std::filesystem::create_directories(
+        std::filesystem::path(storage_.directory()).parent_path(), ignored);
     co::scope network(co_await co::current_context());
     network.spawn(transport_.run());
     std::exception_ptr failure;
