@@ -20,6 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import linearizability as lin
 from linearizability import Op, check
 
 U = None  # the completion time of an operation whose outcome is unknown
@@ -440,6 +441,34 @@ def main():
                 get.result = old.arg
                 expect(history, False)
     runner.case("concurrent histories with one stale read fail", concurrent_stale_read_fails)
+
+    def unique_appends_decided_without_search():
+        # The shortcut for long append histories: correct histories pass, each kind of bug fails.
+        def decide(ops):
+            return lin._check_unique_appends("a", lin._prepare([Op.of(o) for o in ops]), 0.0)
+        history, value, t = [], "", 0.0
+        for i in range(200):
+            value += f"1.{i};"
+            history.append(app(1, "a", f"1.{i};", len(value), t, t + 1))
+            if i % 7 == 0:
+                history.append(r(2, "a", value, t + 0.5, t + 3))
+            t += 2
+        assert decide(history).status == "ok"
+        cases = {
+            "stale read": [app(1, "a", "x;", 2, 0, 1), r(2, "a", "", 2, 3)],
+            "duplicated append": [app(1, "a", "x;", 2, 0, 1), r(2, "a", "x;x;", 2, 3)],
+            "lost append": [app(1, "a", "x;", 2, 0, 1), app(1, "a", "y;", 4, 2, 3), r(2, "a", "x;", 4, 5)],
+            "order against real time": [app(1, "a", "x;", None, 0, 1), app(1, "a", "y;", None, 2, 3),
+                                        r(2, "a", "y;x;", 4, 5)],
+            "read going back": [app(1, "a", "x;", None, 0, 1), r(2, "a", "x;", 2, 3), r(2, "a", "", 4, 5)],
+            "never written": [app(1, "a", "x;", None, 0, 1), r(2, "a", "z;", 2, 3)],
+        }
+        for name, ops in cases.items():
+            assert decide(ops).status == "illegal", name
+        unknown = [app(1, "a", "x;", None, 0, U), app(2, "a", "y;", None, 1, 2)]
+        assert decide(unknown + [r(3, "a", "y;x;", 3, 4)]).status == "ok"
+        assert decide(unknown + [r(3, "a", "y;", 3, 4)]).status == "ok"
+    runner.case("unique appends are decided from the longest read", unique_appends_decided_without_search)
 
     print(f"{runner.passed} passed, {runner.failed} failed", flush=True)
     return 0 if runner.failed == 0 else 1

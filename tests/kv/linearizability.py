@@ -497,9 +497,72 @@ def check_key(key, ops, deadline: float, max_steps: int = 10_000_000, max_memory
         origin = min((op.invoke for op in ops), default=0.0)
     result = _KeySearch(key, entries, _text(initial), deadline, max_steps, max_memory,
                         origin).run()
+    if result.status == "unknown" and not initial:
+        # Long append histories outgrow the search (it keeps whole values); when every appended
+        # token is unique the order of appends can be read off the longest read instead.
+        decided = _check_unique_appends(key, entries, origin)
+        if decided is not None:
+            result = decided
     result.operations = len(ops)
     result.indeterminate = sum(1 for op in ops if op.indeterminate)
     return result
+
+
+def _check_unique_appends(key, entries, origin):
+    """Decides a key that sees only APPENDs of unique tokens (each ending in one separator that
+    occurs nowhere else in it) and GETs, without a search: every read must be a prefix of the
+    longest read, which fixes the order of every append that took effect; appends absent from it
+    come after it (or, if their outcome is unknown, never). That order, with each read placed
+    after the appends it saw, is the only candidate; it is a linearization if it respects real
+    time (nothing placed after an operation that completed before it was invoked) and every
+    APPEND's reply length. None if the key is not of that shape."""
+    appends = [e for e in entries if e.kind == "append"]
+    reads = [e for e in entries if e.kind == "get" and e.required]
+    if not appends or any(e.kind not in ("append", "get") for e in entries):
+        return None
+    separator = _text(appends[0].arg)[-1:]
+    tokens = [_text(e.arg) for e in appends]
+    if (not separator or len(set(tokens)) != len(tokens)
+            or any(not t.endswith(separator) or separator in t[:-1] for t in tokens)):
+        return None
+
+    def illegal(why):
+        return KeyResult(key, "illegal", len(entries), 0, 0, why)
+
+    values = [_text(e.result) or "" for e in reads]
+    longest = max(values, key=len, default="")
+    for e, v in zip(reads, values):
+        if not longest.startswith(v):
+            return illegal(f"{e.op.describe(origin)} is not a prefix of the longest read "
+                           f"{_show(longest)}: two reads disagree")
+    final = [t + separator for t in longest.split(separator)[:-1]]
+    by_token = {t: e for t, e in zip(tokens, appends)}
+    position = {}
+    for i, t in enumerate(final):
+        if t not in by_token:
+            return illegal(f"the longest read holds {t!r}, which no APPEND wrote")
+        if t in position:
+            return illegal(f"the longest read holds {t!r} twice: an APPEND took effect twice")
+        position[t] = i
+    later = sorted((e for e in appends if _text(e.arg) not in position and e.required),
+                   key=lambda e: (math.inf if e.result is None else e.result, e.invoke))
+    order = [(position[_text(e.arg)], 1, e.invoke, e) for e in appends if _text(e.arg) in position]
+    order += [(len(final) + i, 1, e.invoke, e) for i, e in enumerate(later)]
+    order += [(len(v.split(separator)) - 1, 0, e.invoke, e) for e, v in zip(reads, values)]
+    order.sort(key=lambda item: item[:3])
+    latest_invoke, latest, length = -math.inf, None, 0
+    for _, _, _, e in order:
+        if e.kind == "append":
+            length += _length(_text(e.arg))
+            if e.required and e.result is not None and int(e.result) != length:
+                return illegal(f"{e.op.describe(origin)}: the length after it is {length}")
+        if e.complete < latest_invoke:
+            return illegal(f"{e.op.describe(origin)} must take effect after "
+                           f"{latest.op.describe(origin)}, which was invoked after it completed")
+        if e.invoke > latest_invoke:
+            latest_invoke, latest = e.invoke, e
+    return KeyResult(key, "ok", len(entries), 0, 0,
+                     "decided from the order of unique appended tokens", [e.op for *_, e in order])
 
 
 # --- saving and loading histories ------------------------------------------------------------
