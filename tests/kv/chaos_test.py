@@ -26,8 +26,9 @@ killed. Then linearizability.py checks the history, and for each append key the 
 hold every acknowledged token exactly once and no token that was never sent; each counter must lie
 between its acknowledged and its attempted INCRs.
 
-Every wait is bounded: the whole run ends within --seconds + 60 s (a watchdog kills the members and
-exits if anything overruns). Exits 0 only if everything holds.
+Every wait is bounded: the whole run ends within 1.5 × --seconds + 60 s (checking takes longer
+for a longer history; a watchdog kills the members and exits if anything overruns). Exits 0 only
+if everything holds.
 """
 import argparse
 import collections
@@ -49,7 +50,7 @@ from linearizability import Op, check, dump
 OP_TIMEOUT = 1.0      # seconds a client waits for any reply during the run
 FINAL_TIMEOUT = 6.0   # for the final reads (the server gives up on a command after 5 s)
 WAIT = 15.0           # seconds for a leader to emerge
-SLACK = 60.0          # the whole run ends within --seconds + SLACK
+SLACK = 60.0          # the whole run ends within 1.5 × --seconds + SLACK
 
 REGISTERS = ("k0", "k1", "k2")
 COUNTERS = ("c0", "c1", "c2")
@@ -615,7 +616,7 @@ def run(args, directory, deadline):
     if args.history:
         dump(history, args.history)
         say(f"history saved to {args.history}")
-    verdict = check(history, time_limit=deadline.bound(SLACK / 2))
+    verdict = check(history, time_limit=deadline.bound(SLACK / 2 + args.seconds / 2))
     say(f"checker: {verdict}")
     if not verdict.ok:
         failures.append("the history is not linearizable" if verdict.linearizable is False
@@ -651,7 +652,8 @@ def main():
         return 2
     say(f"seed {args.seed} (rerun the same schedule with --seed {args.seed})")
 
-    deadline = Deadline(args.seconds + SLACK)
+    # Checking takes longer the longer the history: the budget grows with the run.
+    deadline = Deadline(args.seconds + SLACK + args.seconds / 2)
     with tempfile.TemporaryDirectory(prefix="coraft-kv-chaos-") as directory:
         failures = run(args, directory, deadline)
     for failure in failures:
