@@ -30,6 +30,8 @@
 #include <thread>
 #include <vector>
 
+#include "percentile.hpp"
+
 namespace {
 
 using wall_clock = std::chrono::steady_clock;
@@ -40,12 +42,6 @@ using wall_clock = std::chrono::steady_clock;
 }
 
 double micros(wall_clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
-
-double percentile(std::vector<double> samples, double p) {
-  std::sort(samples.begin(), samples.end());
-  auto at = static_cast<std::size_t>(p * static_cast<double>(samples.size() - 1) + 0.5);
-  return samples[std::min(at, samples.size() - 1)];
-}
 
 // 4 KiB appends, each followed by fdatasync; the latency of each pair.
 std::vector<double> fsync_latencies(const std::string& dir, int appends) {
@@ -171,11 +167,15 @@ int main(int argc, char** argv) {
     }
   }
 
-  const auto fsyncs = fsync_latencies(dir, appends);
+  auto fsyncs = fsync_latencies(dir, appends);
+  std::sort(fsyncs.begin(), fsyncs.end());
   const double bandwidth = write_bandwidth(dir, write_mib);
-  const auto trips = loopback_round_trips(round_trips);
-  const double fsync_p50 = percentile(fsyncs, 0.5), fsync_p99 = percentile(fsyncs, 0.99);
-  const double rtt_p50 = percentile(trips, 0.5), rtt_p99 = percentile(trips, 0.99);
+  auto trips = loopback_round_trips(round_trips);
+  std::sort(trips.begin(), trips.end());
+  const double fsync_p50 = bench::percentile(fsyncs, 0.5);
+  const double fsync_p99 = bench::percentile(fsyncs, 0.99);
+  const double rtt_p50 = bench::percentile(trips, 0.5);
+  const double rtt_p99 = bench::percentile(trips, 0.99);
 
   std::printf("limits: %s\n", dir.c_str());
   std::printf("  4 KiB append + fdatasync   p50 %8.0f us   p99 %8.0f us   (%d appends)\n", fsync_p50,

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "free_ports.hpp"
+#include "percentile.hpp"
 
 namespace {
 
@@ -319,12 +320,6 @@ struct result {
   std::uint64_t committed = 0, refused = 0;
 };
 
-double percentile(std::vector<std::uint32_t>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  auto at = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
-  return sorted[std::min(at, sorted.size() - 1)];
-}
-
 template <class Cluster, class Wait>
 result measure(Cluster& cluster, const settings& s, Wait wait) {
   load l;
@@ -348,9 +343,9 @@ result measure(Cluster& cluster, const settings& s, Wait wait) {
   r.entries_per_sec = static_cast<double>(l.committed) / seconds;
   r.mb_per_sec = r.entries_per_sec * static_cast<double>(s.payload) / 1e6;
   std::sort(l.latencies_us.begin(), l.latencies_us.end());
-  r.p50_us = percentile(l.latencies_us, 0.50);
-  r.p99_us = percentile(l.latencies_us, 0.99);
-  r.p999_us = percentile(l.latencies_us, 0.999);
+  r.p50_us = bench::percentile(l.latencies_us, 0.50);
+  r.p99_us = bench::percentile(l.latencies_us, 0.99);
+  r.p999_us = bench::percentile(l.latencies_us, 0.999);
   r.fsyncs_per_sec = static_cast<double>(after.fsyncs - before.fsyncs) / static_cast<double>(s.nodes) / seconds;
   const auto leader_fsyncs = after.leader_fsyncs - before.leader_fsyncs;
   r.entries_per_fsync = leader_fsyncs ? static_cast<double>(l.committed) / static_cast<double>(leader_fsyncs) : 0;

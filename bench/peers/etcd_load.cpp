@@ -23,6 +23,8 @@
 #include <string_view>
 #include <vector>
 
+#include "../percentile.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -151,12 +153,6 @@ coraft::co::task<void> conduct(executor& ex, load* l, settings s, double* second
   writers->request_stop();
 }
 
-double percentile(const std::vector<std::uint32_t>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  auto at = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
-  return sorted[std::min(at, sorted.size() - 1)];
-}
-
 double number(std::string_view text) {
   double value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -215,15 +211,15 @@ int main(int argc, char** argv) {
               s.clients, s.payload, seconds);
   std::printf("  committed puts/s      %12.0f\n", rate);
   std::printf("  MB/s                  %12.1f\n", rate * static_cast<double>(s.payload) / 1e6);
-  std::printf("  commit latency p50    %12.0f us\n", percentile(l.latencies_us, 0.5));
-  std::printf("  commit latency p99    %12.0f us\n", percentile(l.latencies_us, 0.99));
-  std::printf("  commit latency p999   %12.0f us\n", percentile(l.latencies_us, 0.999));
+  std::printf("  commit latency p50    %12.0f us\n", bench::percentile(l.latencies_us, 0.5));
+  std::printf("  commit latency p99    %12.0f us\n", bench::percentile(l.latencies_us, 0.99));
+  std::printf("  commit latency p999   %12.0f us\n", bench::percentile(l.latencies_us, 0.999));
   if (l.failed) std::printf("  failed puts           %12llu\n", static_cast<unsigned long long>(l.failed));
   if (s.json) {
     std::printf("{\"entries_per_sec\": %.0f, \"mb_per_sec\": %.2f, \"p50_us\": %.0f, \"p99_us\": %.0f, "
                 "\"p999_us\": %.0f, \"clients\": %zu, \"payload\": %zu, \"system\": \"etcd\"}\n",
-                rate, rate * static_cast<double>(s.payload) / 1e6, percentile(l.latencies_us, 0.5),
-                percentile(l.latencies_us, 0.99), percentile(l.latencies_us, 0.999), s.clients,
+                rate, rate * static_cast<double>(s.payload) / 1e6, bench::percentile(l.latencies_us, 0.5),
+                bench::percentile(l.latencies_us, 0.99), bench::percentile(l.latencies_us, 0.999), s.clients,
                 s.payload);
   }
 }
