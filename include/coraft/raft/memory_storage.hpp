@@ -5,12 +5,17 @@
 // the view and reach the disk only when a sync completes, after a simulated latency. Throwing the
 // view away (a crash) loses every write not yet synced, as a power cut loses the page cache.
 // Syncs are grouped: every write issued before a sync starts becomes durable with it.
+//
+// A disk can be made to fail (memory_disk::sync_error: EIO, ENOSPC, ...): while it is set, every sync
+// fails with it after its latency, and so does every durable() call that sync covered. The writes
+// stay pending, in order, and the next sync performs them again, as file_storage does.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <stdexcept>
+#include <system_error>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -26,7 +31,9 @@ namespace coraft::raft {
 // What survives a crash.
 struct memory_disk {
   persistent_state durable;
-  std::uint64_t syncs = 0;  // completed syncs, for tests that count them
+  std::uint64_t syncs = 0;      // completed syncs, for tests that count them
+  std::error_code sync_error;   // a fault to inject: while set, syncs fail with it
+  std::uint64_t failed_syncs = 0;
 };
 
 template <class Executor>
@@ -61,20 +68,30 @@ class memory_storage {
 
   // Resumes once write w is durable. The first waiter to find no sync running performs one for
   // everybody (group commit); if it is cancelled mid-sync, the sync is abandoned and the next waiter
-  // starts another.
+  // starts another. A failed sync fails every waiter whose write it covered.
   co::task<co::result<void>> durable(write_id w) {
     while (synced_ < w) {
       if (syncing_) {
+        const std::uint64_t awaited = sync_number_;
         if (auto r = co_await sync_done_.wait(); !r) co_return r;
+        if (failed_sync_ == awaited && w <= failed_target_) co_return disk_failure_;
         continue;
       }
       syncing_ = true;
       sync_done_.reset();
-      write_id target = issued_;
+      const std::uint64_t number = ++sync_number_;
+      const write_id target = issued_;
       auto slept = co_await executor_.sleep_for(sync_latency_);
       syncing_ = false;
       sync_done_.set();
       if (!slept) co_return slept;
+      if (disk_.sync_error) {
+        ++disk_.failed_syncs;
+        failed_sync_ = number;
+        failed_target_ = target;
+        disk_failure_ = disk_.sync_error;
+        co_return disk_failure_;
+      }
       apply_through(target);
     }
     co_return co::result<void>{};
@@ -138,6 +155,10 @@ class memory_storage {
   write_id synced_ = 0;
   bool syncing_ = false;
   co::event sync_done_;
+  std::uint64_t sync_number_ = 0;  // syncs started
+  std::uint64_t failed_sync_ = 0;  // the number of the last one that failed
+  write_id failed_target_ = 0;     // the writes it was to make durable
+  std::error_code disk_failure_;   // and why
 };
 
 }  // namespace coraft::raft
