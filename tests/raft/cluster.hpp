@@ -81,6 +81,8 @@ class cluster {
   bool running(int i) const { return servers_[i].node != nullptr; }
   bool connected(int i) const { return servers_[i].connected; }
   sim_node* node(int i) { return servers_[i].node.get(); }
+  // Server i's disk, which outlives its runs: tests inject faults through it.
+  raft::memory_disk& disk(int i) { return servers_[i].disk; }
 
   // Start a fresh run of server i from what its disk holds (the lab's start1).
   void start(int i) {

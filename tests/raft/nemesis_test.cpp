@@ -158,6 +158,7 @@ struct acknowledged {
 struct nemesis_log {
   bool stop = false;  // set at the end: clients leave once their current proposal is settled
   std::vector<acknowledged> acknowledged_proposals;
+  std::vector<raft::bytes> not_committed;  // propose() said: not committed, and never will be
   std::uint64_t proposals = 0;
 };
 
@@ -203,6 +204,8 @@ co::task<void> nemesis_client(cluster& c, int me, nemesis_log* log) {
       const raft::proposal& landed = *std::get<0>(first);
       acknowledged ack{landed.index, landed.term, std::move(payload)};
       log->acknowledged_proposals.push_back(std::move(ack));
+    } else if (first.index() == 0 && std::get<0>(first).error() == raft::proposal_outcome::not_committed) {
+      log->not_committed.push_back(std::move(payload));
     }
     if (!co_await pause(c, c.world().random().uniform(io::duration(10ms), io::duration(100ms)))) co_return;
   }
@@ -308,6 +311,12 @@ TEST_CASE("Nemesis: every fault at once for a simulated minute; every acknowledg
       c.wait(index, servers, std::nullopt);
       if (!payloads.insert(e.payload).second)
         c.fail("payload " + raft::to_string(e.payload) + " committed twice");
+    }
+    // What propose() called not committed is not in the log, and never will be: the log is whole
+    // and settled, and a payload is proposed once.
+    for (const raft::bytes& payload : log.not_committed) {
+      if (payloads.contains(payload))
+        c.fail("proposal " + raft::to_string(payload) + " was reported not committed, but committed");
     }
     for (const acknowledged& ack : log.acknowledged_proposals) {
       const raft::log_entry& e = c.checker().committed(ack.index);

@@ -13,11 +13,13 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <map>
 #include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -94,8 +96,13 @@ class node {
     (void)co_await stopped_.wait();
   }
 
-  // Propose a command; resumes once it is committed, or with not_leader, leadership_lost,
-  // entry_overwritten or shut_down.
+  // Propose a command; resumes once its outcome is known. Three outcomes (see proposal_outcome):
+  //  * committed: the proposal says where;
+  //  * not committed, and never will be: not_leader (nothing was appended), entry_overwritten
+  //    (another entry committed at its index);
+  //  * unknown, the caller must treat it as maybe: shut_down, leadership_lost, or cancelled().
+  // A leader that steps down keeps the proposal waiting: as a follower it learns the outcome when
+  // its commit index reaches the entry's index.
   co::task<co::result<proposal>> propose(bytes command);
 
   // Append a command if this node leads, without waiting for the outcome.
@@ -150,7 +157,8 @@ class node {
 
   // Replication (leader side).
   co::task<void> replicate(node_id peer, leader_state* leading);
-  co::task<void> send_append(node_id peer, append_entries_args args, leader_state* leading);
+  co::task<void> send_append(node_id peer, append_entries_args args, bool from_next_index,
+                             leader_state* leading);
   co::task<void> persist_own_log(leader_state* leading);
   co::task<void> send_snapshot(node_id peer, leader_state* leading);
   append_entries_args next_append(index_t from, bool with_entries) const;
@@ -159,18 +167,24 @@ class node {
   // RPC handling (every role).
   co::task<void> serve();
   co::task<void> handle(inbound_rpc rpc);
-  co::task<request_vote_reply> on_request_vote(request_vote_args args);
-  co::task<append_entries_reply> on_append_entries(append_entries_args args);
-  co::task<install_snapshot_reply> on_install_snapshot(install_snapshot_args args);
+  // Each yields the reply, or nothing when what it must make durable first could not be: the
+  // node then stays silent, as if the request had been lost.
+  co::task<std::optional<request_vote_reply>> on_request_vote(request_vote_args args);
+  co::task<std::optional<append_entries_reply>> on_append_entries(append_entries_args args);
+  co::task<std::optional<install_snapshot_reply>> on_install_snapshot(install_snapshot_args args);
 
   // State changes that must reach storage.
   bool observe_term(term_t term);
+  void raise_term(term_t term, node_id vote);
+  void persist_vote(node_id candidate);
+  co::task<bool> retry_until_durable(write_id w, io::duration first_pause);
   index_t append_local(log_entry entry);
   void set_commit_index(index_t index);
 
   // Applying and answering proposals.
   co::task<void> apply_entries();
   void settle_proposals(std::error_code if_not_committed);
+  void end_run();
 
   io::duration random_election_timeout();
   // The executor's timer as a task, so that it can race other awaitables in when_any.
@@ -195,6 +209,8 @@ class node {
   term_t current_term_ = 0;       // only grows; raised by observe_term() and campaign() alone
   node_id voted_for_ = nobody;    // the candidate voted for in current_term_
   log_window log_;
+  write_id term_write_ = 0;       // the write that carries current_term_ and voted_for_: no reply
+                                  // leaves before it is durable
 
   // Volatile state.
   index_t commit_index_ = 0;  // highest entry known committed; only grows
@@ -209,7 +225,9 @@ class node {
   co::scope* life_ = nullptr;        // the scope of run(), while it runs
   co::scope* role_scope_ = nullptr;  // the scope of the current role, while it runs
   leader_state* leading_ = nullptr;  // the leader's state, only while leading
-  std::map<index_t, pending_proposal*> proposals_;  // proposals awaiting commit, by index
+  // Proposals awaiting their outcome, by index. One index can have several: a leader that stepped
+  // down keeps its proposals, and may lead again and append another entry at the same index.
+  std::multimap<index_t, pending_proposal*> proposals_;
 
   // The latest snapshot (§7): it covers the log up to log_.base_index(). Shared, so that a leader
   // streaming it to a follower keeps it alive while a newer one replaces it.

@@ -27,15 +27,20 @@ template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::handle(inbound_rpc rpc) {
   co::context ctx = co_await co::current_context();
-  rpc_reply reply;
+  std::optional<rpc_reply> reply;
   if (auto* vote = std::get_if<request_vote_args>(&rpc.request)) {
-    reply = co_await on_request_vote(std::move(*vote));
+    if (auto r = co_await on_request_vote(std::move(*vote))) reply = std::move(*r);
   } else if (auto* append = std::get_if<append_entries_args>(&rpc.request)) {
-    reply = co_await on_append_entries(std::move(*append));
+    if (auto r = co_await on_append_entries(std::move(*append))) reply = std::move(*r);
   } else {
-    reply = co_await on_install_snapshot(std::move(std::get<install_snapshot_args>(rpc.request)));
+    auto& snapshot = std::get<install_snapshot_args>(rpc.request);
+    if (auto r = co_await on_install_snapshot(std::move(snapshot))) reply = std::move(*r);
   }
-  if (!ctx.stop.stop_requested()) rpc.respond(std::move(reply));
+  if (!reply) co_return;
+  // No reply carries a term or a vote that is not durable, rejections included: a member whose
+  // disk fails stays silent rather than depose a leader with a term it could forget.
+  if (!co_await storage_.durable(term_write_)) co_return;
+  if (!ctx.stop.stop_requested()) rpc.respond(std::move(*reply));
 }
 
 // Any message with a higher term makes the receiver adopt it and become a follower (§5.1). The
@@ -45,12 +50,47 @@ template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 bool node<E, T, S>::observe_term(term_t term) {
   if (term <= current_term_) return false;
-  current_term_ = term;
-  voted_for_ = nobody;
-  leader_ = nobody;
-  (void)storage_.save_term_and_vote(current_term_, voted_for_);
+  raise_term(term, nobody);
   become(role::follower);
   return true;
+}
+
+// The one place the term changes: it only grows, the vote goes with it, and the write is issued at
+// once (its id kept in term_write_ for whoever must await it).
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::raise_term(term_t term, node_id vote) {
+  if (term <= current_term_) throw std::logic_error("coraft::raft: the term must only grow");
+  current_term_ = term;
+  voted_for_ = vote;
+  leader_ = nobody;
+  term_write_ = storage_.save_term_and_vote(current_term_, voted_for_);
+}
+
+// Records a vote in the current term, issuing its write at once.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::persist_vote(node_id candidate) {
+  if (voted_for_ != nobody && voted_for_ != candidate)
+    throw std::logic_error("coraft::raft: two votes in one term");
+  voted_for_ = candidate;
+  term_write_ = storage_.save_term_and_vote(current_term_, voted_for_);
+}
+
+// Awaits the durability of write w; after a failure (EIO, ENOSPC) awaits a pause, from first_pause
+// doubling up to max_storage_retry_interval, and tries again: the storage performs the failed
+// writes anew. Ends true once w is durable, false when cancelled.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<bool> node<E, T, S>::retry_until_durable(write_id w, io::duration pause) {
+  const auto longest = std::chrono::duration_cast<io::duration>(options_.max_storage_retry_interval);
+  for (;;) {
+    auto done = co_await storage_.durable(w);
+    if (done) co_return true;
+    if (co::is_cancelled(done.error())) co_return false;
+    if (!co_await sleep_for(std::min(pause, longest))) co_return false;
+    pause = std::min(pause * 2, longest);
+  }
 }
 
 // §5.4.1: grant only to a candidate whose log is at least as up-to-date as ours.
@@ -64,18 +104,17 @@ bool node<E, T, S>::candidate_is_up_to_date(const request_vote_args& args) const
 // RequestVote receiver (Figure 2). The vote is durable before the reply says it was granted.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
-co::task<request_vote_reply> node<E, T, S>::on_request_vote(request_vote_args args) {
+co::task<std::optional<request_vote_reply>> node<E, T, S>::on_request_vote(request_vote_args args) {
   observe_term(args.term);
   bool grant = args.term == current_term_ &&
                (voted_for_ == nobody || voted_for_ == args.candidate) &&
                candidate_is_up_to_date(args);
   if (grant) {
-    voted_for_ = args.candidate;
-    (void)storage_.save_term_and_vote(current_term_, voted_for_);
+    persist_vote(args.candidate);
     heard_from_leader_.set();  // granting a vote resets the election timer (§5.2)
   }
   // Whatever this handler changed (term, vote) is durable before anyone hears of it.
-  if (!co_await storage_.durable(storage_.last_write())) co_return request_vote_reply{current_term_, false};
+  if (!co_await storage_.durable(term_write_)) co_return std::nullopt;
   co_return request_vote_reply{grant ? args.term : current_term_, grant};
 }
 
@@ -83,7 +122,7 @@ co::task<request_vote_reply> node<E, T, S>::on_request_vote(request_vote_args ar
 // before the reply acknowledges them.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
-co::task<append_entries_reply> node<E, T, S>::on_append_entries(append_entries_args args) {
+co::task<std::optional<append_entries_reply>> node<E, T, S>::on_append_entries(append_entries_args args) {
   observe_term(args.term);
   append_entries_reply reply;
   reply.term = current_term_;
@@ -139,7 +178,7 @@ co::task<append_entries_reply> node<E, T, S>::on_append_entries(append_entries_a
   if (args.leader_commit > commit_index_) set_commit_index(std::min(args.leader_commit, last_new));
 
   // Everything up to last_new is durable before we say so (the term change too, if there was one).
-  if (!co_await storage_.durable(storage_.last_write())) co_return append_entries_reply{current_term_};
+  if (!co_await storage_.durable(storage_.last_write())) co_return std::nullopt;
   if (current_term_ != args.term) co_return append_entries_reply{current_term_};
   reply.success = true;
   reply.match_index = last_new;
@@ -151,7 +190,8 @@ co::task<append_entries_reply> node<E, T, S>::on_append_entries(append_entries_a
 // channel before any later entry.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
-co::task<install_snapshot_reply> node<E, T, S>::on_install_snapshot(install_snapshot_args args) {
+co::task<std::optional<install_snapshot_reply>> node<E, T, S>::on_install_snapshot(
+    install_snapshot_args args) {
   observe_term(args.term);
   install_snapshot_reply reply{current_term_, false};
   if (args.term < current_term_) co_return reply;
@@ -177,6 +217,14 @@ co::task<install_snapshot_reply> node<E, T, S>::on_install_snapshot(install_snap
     // Keep the entries after the snapshot if our log agrees with it there; otherwise the whole log
     // is superseded.
     const bool agrees = log_.contains(meta.last_index) && log_.term_at(meta.last_index) == meta.last_term;
+    if (!agrees && log_.last_index() >= meta.last_index) {
+      // Our entry at the snapshot's index conflicts with it, so every entry of ours from there on
+      // is from another history and can never commit. Cut them first, as a write of its own: a
+      // crash between the cut and the snapshot leaves an older log, never the new snapshot
+      // followed by entries of an older term.
+      log_.truncate_from(meta.last_index);
+      (void)storage_.append(log_, meta.last_index);
+    }
     snapshot_ = meta;
     snapshot_data_ = std::make_shared<const bytes>(std::move(incoming_data_));
     (void)storage_.save_snapshot(meta, *snapshot_data_);
@@ -184,7 +232,6 @@ co::task<install_snapshot_reply> node<E, T, S>::on_install_snapshot(install_snap
       log_.compact(meta.last_index);
     } else {
       log_.reset(meta.last_index, meta.last_term, {});
-      (void)storage_.append(log_, meta.last_index + 1);
     }
     snapshot_undelivered_ = true;
     commit_advanced_.set();
@@ -192,7 +239,7 @@ co::task<install_snapshot_reply> node<E, T, S>::on_install_snapshot(install_snap
   }
   incoming_data_.clear();
   incoming_snapshot_ = {};
-  if (!co_await storage_.durable(storage_.last_write())) co_return install_snapshot_reply{current_term_, false};
+  if (!co_await storage_.durable(storage_.last_write())) co_return std::nullopt;
   if (current_term_ != args.term) co_return install_snapshot_reply{current_term_, false};
   reply.accepted = true;
   co_return reply;

@@ -24,10 +24,10 @@ co::task<co::result<proposal>> node<E, T, S>::propose(bytes command) {
   pending_proposal pending;
   pending.term = current_term_;
   pending.index = append_local(log_entry{current_term_, entry_kind::command, std::move(command)});
-  proposals_.emplace(pending.index, &pending);
+  const auto waiting = proposals_.emplace(pending.index, &pending);
   auto waited = co_await pending.settled.wait();
   if (!waited) {
-    proposals_.erase(pending.index);  // cancelled: nobody will settle it any more
+    proposals_.erase(waiting);  // cancelled: nobody will settle it any more
     co_return waited.error();
   }
   if (pending.outcome) co_return pending.outcome;
@@ -46,15 +46,35 @@ index_t node<E, T, S>::append_local(log_entry entry) {
 }
 
 // Tracks the leader's own disk: awaits the durability of its newest write, then counts the entries
-// it covers as the leader's match index; ends when the role changes.
+// it covers as the leader's match index. A failed write is retried after a pause that doubles from
+// one heartbeat interval; once the disk has failed for leader_storage_failure_limit, the leader
+// steps down rather than lead without a disk. Ends when the role changes.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::persist_own_log(leader_state* leading) {
+  const auto first_pause = std::chrono::duration_cast<io::duration>(options_.heartbeat_interval);
+  const auto longest = std::chrono::duration_cast<io::duration>(options_.max_storage_retry_interval);
+  io::duration pause = first_pause;
+  std::optional<io::time_point> failing_since;
   for (;;) {
     leading->own_log_grew.reset();
     if (leading->own_durable_index < log_.last_index()) {
       index_t covered = log_.last_index();
-      if (!co_await storage_.durable(storage_.last_write())) co_return;
+      auto durable = co_await storage_.durable(storage_.last_write());
+      if (!durable) {
+        if (co::is_cancelled(durable.error())) co_return;
+        const io::time_point now = executor_.now();
+        if (!failing_since) failing_since = now;
+        if (now - *failing_since >= options_.leader_storage_failure_limit) {
+          become(role::follower);
+          co_return;
+        }
+        if (!co_await sleep_for(pause)) co_return;
+        pause = std::min(pause * 2, longest);
+        continue;
+      }
+      failing_since.reset();
+      pause = first_pause;
       leading->own_durable_index = std::max(leading->own_durable_index, covered);
       advance_commit_index(*leading);
       continue;
@@ -128,7 +148,7 @@ co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
       if (progress.mode == peer_progress::mode::replicating) progress.next_index += args.entries.size();
       ++progress.in_flight;
       progress.last_sent = now;
-      requests.spawn(send_append(peer, std::move(args), leading));
+      requests.spawn(send_append(peer, std::move(args), room, leading));
       continue;
     }
     io::time_point wake_at = may_heartbeat ? next_heartbeat : now + options_.heartbeat_interval;
@@ -145,7 +165,7 @@ co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::send_append(node_id peer, append_entries_args args,
-                                          leader_state* leading) {
+                                          bool from_next_index, leader_state* leading) {
   const term_t term = args.term;
   const index_t prev = args.prev_log_index;
   const io::time_point sent_at = executor_.now();
@@ -178,10 +198,14 @@ co::task<void> node<E, T, S>::send_append(node_id peer, append_entries_args args
       advance_commit_index(*leading);
     }
     progress.next_index = std::max(progress.next_index, progress.match_index + 1);
-    progress.mode = peer_progress::mode::replicating;
+    // Only the answer to a request sent from next_index finds the peer's position; a heartbeat
+    // anchored at the known match proves nothing new, and must not open the window while the
+    // probe is still on its way.
+    if (from_next_index) progress.mode = peer_progress::mode::replicating;
     co_return;
   }
-  if (prev < progress.match_index) co_return;  // a stale rejection from before a later success
+  // The peer holds match_index, so a rejection at or below it is stale: from before a success.
+  if (prev <= progress.match_index) co_return;
   // Back up past the conflict in one step (§5.3): skip the follower's whole conflicting term, or
   // to the end of its log when it is shorter.
   index_t next = reply->conflict_index;
@@ -261,16 +285,22 @@ void node<E, T, S>::set_commit_index(index_t index) {
   settle_proposals({});
 }
 
-// Settle the proposals whose fate is known: up to the commit index, committed if the log still
-// holds their entry, overwritten if not; all others fail with `if_not_committed` when it is set.
+// Settle the proposals whose fate is known, in any role: once the commit index reaches a proposal's
+// index, the committed entry there is its own (same term: committed) or another's (overwritten).
+// Where a snapshot has replaced the log there, the term is no longer known: leadership_lost, the
+// outcome is unknown. All others are settled with `if_not_committed` when it is set.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 void node<E, T, S>::settle_proposals(std::error_code if_not_committed) {
   for (auto it = proposals_.begin(); it != proposals_.end();) {
     pending_proposal& p = *it->second;
     if (p.index <= commit_index_) {
-      bool ours = log_.contains(p.index) && log_.term_at(p.index) == p.term;
-      p.outcome = ours ? std::error_code{} : make_error_code(errc::entry_overwritten);
+      if (p.index < log_.base_index()) {
+        p.outcome = make_error_code(errc::leadership_lost);
+      } else {
+        const bool ours = log_.term_at(p.index) == p.term;
+        p.outcome = ours ? std::error_code{} : make_error_code(errc::entry_overwritten);
+      }
     } else if (if_not_committed) {
       p.outcome = if_not_committed;
     } else {

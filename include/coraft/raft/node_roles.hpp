@@ -46,40 +46,51 @@ struct node<E, T, S>::leader_state {
   }
 };
 
+// Every way out of run() — stopped, refused by its storage, or a broken invariant — goes through
+// end_run(), so that no proposal is left waiting and no reader of the apply channel hangs.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::run() {
   stopped_.reset();
   co::scope life(co_await co::current_context());
   life_ = &life;
-  auto recovered = co_await storage_.load();
-  if (!recovered) {
-    life_ = nullptr;
-    stopped_.set();
-    throw std::system_error(recovered.error(), "coraft::raft::node: cannot load its storage");
-  }
-  current_term_ = recovered->current_term;
-  voted_for_ = recovered->voted_for;
-  snapshot_ = recovered->snapshot;
-  snapshot_data_ = std::make_shared<const bytes>(std::move(recovered->snapshot_data));
-  log_.reset(snapshot_.last_index, snapshot_.last_term,
-             {std::make_move_iterator(recovered->entries.begin()),
-              std::make_move_iterator(recovered->entries.end())});
-  // What a snapshot covers is committed; the application gets it before any later entry.
-  commit_index_ = snapshot_.last_index;
-  snapshot_undelivered_ = snapshot_.last_index > 0;
-  life.spawn(serve());
-  life.spawn(apply_entries());
-  life.spawn(play_roles());
+  std::exception_ptr failure;
   try {
+    auto recovered = co_await storage_.load();
+    if (!recovered)
+      throw std::system_error(recovered.error(), "coraft::raft::node: cannot load its storage");
+    current_term_ = recovered->current_term;
+    voted_for_ = recovered->voted_for;
+    snapshot_ = recovered->snapshot;
+    snapshot_data_ = std::make_shared<const bytes>(std::move(recovered->snapshot_data));
+    log_.reset(snapshot_.last_index, snapshot_.last_term,
+               {std::make_move_iterator(recovered->entries.begin()),
+                std::make_move_iterator(recovered->entries.end())});
+    // What a snapshot covers is committed; the application gets it before any later entry.
+    commit_index_ = snapshot_.last_index;
+    snapshot_undelivered_ = snapshot_.last_index > 0;
+    life.spawn(serve());
+    life.spawn(apply_entries());
+    life.spawn(play_roles());
     co_await life.join();
   } catch (...) {
-    life_ = nullptr;
-    stopped_.set();
-    throw;
+    failure = std::current_exception();
   }
+  end_run();
+  if (failure) std::rethrow_exception(failure);
+}
+
+// The end of a run, however it ended: every proposal still waiting is settled (shut_down: its
+// outcome is unknown, unless the commit index already tells), the apply channel is closed, and
+// shutdown() resumes.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::end_run() {
   life_ = nullptr;
+  role_scope_ = nullptr;
+  leading_ = nullptr;
   role_ = role::follower;
+  leader_ = nobody;
   settle_proposals(errc::shut_down);
   applied_.close();
   stopped_.set();
@@ -108,7 +119,9 @@ co::task<void> node<E, T, S>::play_roles() {
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 void node<E, T, S>::become(raft::role next) {
-  if (role_ == role::leader && next != role::leader) settle_proposals(errc::leadership_lost);
+  // A leader stepping down keeps its proposals waiting: their entries may still commit, and the
+  // commit index will tell (settle_proposals).
+  if (role_ == role::leader && next != role::leader) leader_ = nobody;
   role_ = next;
   if (next != role::follower) leader_ = (next == role::leader) ? id_ : nobody;
   if (role_scope_) role_scope_->request_stop();
@@ -132,17 +145,18 @@ co::task<void> node<E, T, S>::follow() {
   }
 }
 
-// Candidate: raises the term and votes for itself (durably, before asking anyone), then awaits a
-// majority of votes racing the election timer; ends by becoming leader, by starting a new candidacy
-// on timeout, or by cancellation (a higher term made it a follower) (§5.2).
+// Candidate: raises the term and votes for itself, awaits that durably, then awaits a majority of
+// votes racing the election timer; ends by becoming leader, by starting a new candidacy on
+// timeout, or by cancellation (a higher term made it a follower) (§5.2).
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::campaign() {
-  current_term_ += 1;
-  voted_for_ = id_;
-  leader_ = nobody;
+  raise_term(current_term_ + 1, id_);
   const request_vote_args args{current_term_, id_, log_.last_index(), log_.last_term()};
-  if (!co_await storage_.durable(storage_.save_term_and_vote(current_term_, id_))) co_return;
+  // Nobody hears of the term before it is durable (Figure 2). A failing disk holds the candidacy
+  // here, in this term, retrying with a growing pause: the node neither raises its term again nor
+  // sends one it could forget in a crash, so a member with a sick disk disturbs nobody.
+  if (!co_await retry_until_durable(term_write_, random_election_timeout())) co_return;
   if (role_ != role::candidate || current_term_ != args.term) co_return;
   std::size_t votes = 1;
   co::event won;

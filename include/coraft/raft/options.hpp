@@ -21,6 +21,13 @@ struct options {
   std::size_t max_appends_in_flight = 8;
   // Snapshots are sent to lagging followers in chunks of at most this many bytes (§7).
   std::size_t snapshot_chunk_bytes = 256 * 1024;
+  // A write the node must await (its term and vote, its own log) that fails — EIO, ENOSPC — is
+  // retried, not given up: after a pause that doubles from one heartbeat interval (a candidate: one
+  // election timeout) up to this bound while the disk keeps failing.
+  std::chrono::nanoseconds max_storage_retry_interval = 1s;
+  // A leader whose own log writes have failed for this long steps down: it cannot count itself, and
+  // a member with a working disk should lead instead.
+  std::chrono::nanoseconds leader_storage_failure_limit = 300ms;
   // Committed entries buffered for the application before the node waits for it to catch up.
   std::size_t apply_capacity = 1024;
   // Seeds the election-timeout randomness (mixed with the node id): fixed seeds replay runs.

@@ -48,12 +48,16 @@ inline const char* to_string(role r) noexcept {
   return "?";
 }
 
-// Outcomes of proposals and calls that a caller handles.
+// Outcomes of proposals and calls that a caller handles. For a proposal, each code says which of
+// three things is known (see proposal_outcome below): it committed (no error), it never will, or
+// this node cannot tell.
 enum class errc {
-  not_leader = 1,    // this node does not lead; status().leader names the one it knows, if any
-  leadership_lost,   // it led when the entry was proposed but stepped down before it committed
-  entry_overwritten, // a later leader replaced the entry at that index: it will never commit
-  shut_down,         // the node is shutting down
+  not_leader = 1,    // not committed: this node does not lead, so it appended nothing; status().leader
+                     // names the leader it knows, if any
+  leadership_lost,   // unknown: this node stepped down, and its log no longer tells whether the entry
+                     // committed (a snapshot from the new leader covered it)
+  entry_overwritten, // not committed: another entry committed at that index; it never will
+  shut_down,         // unknown: the node stopped before it learned the outcome
   unreachable,       // the transport could not deliver a request or its reply in time
 };
 
@@ -63,8 +67,8 @@ inline const std::error_category& error_category() noexcept {
     std::string message(int code) const override {
       switch (static_cast<errc>(code)) {
         case errc::not_leader: return "not the leader";
-        case errc::leadership_lost: return "leadership lost before the entry committed";
-        case errc::entry_overwritten: return "entry overwritten by a later leader";
+        case errc::leadership_lost: return "leadership lost; whether the entry committed is unknown";
+        case errc::entry_overwritten: return "another entry committed at its index";
         case errc::shut_down: return "node shut down";
         case errc::unreachable: return "peer unreachable";
       }
@@ -79,10 +83,53 @@ inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), error_category()};
 }
 
+// What a failed proposal's error says about its entry. Compare an error with these:
+//
+//     if (r.error() == raft::proposal_outcome::unknown) ...  // it may commit: retry idempotently
+//
+//   not_committed  the entry is not in the committed log and never will be: safe to retry.
+//   unknown        it may or may not have committed (the leader stepped down or shut down before
+//                  it could tell, or the caller stopped waiting): the caller must treat it as maybe.
+enum class proposal_outcome { not_committed = 1, unknown };
+
+inline const std::error_category& proposal_outcome_category() noexcept {
+  struct category final : std::error_category {
+    const char* name() const noexcept override { return "coraft.raft.proposal"; }
+    std::string message(int condition) const override {
+      return static_cast<proposal_outcome>(condition) == proposal_outcome::not_committed
+                 ? "not committed"
+                 : "outcome unknown";
+    }
+    bool equivalent(const std::error_code& code, int condition) const noexcept override {
+      const auto wanted = static_cast<proposal_outcome>(condition);
+      if (code.category() == coraft::raft::error_category()) {
+        switch (static_cast<errc>(code.value())) {
+          case errc::not_leader:
+          case errc::entry_overwritten: return wanted == proposal_outcome::not_committed;
+          case errc::leadership_lost:
+          case errc::shut_down: return wanted == proposal_outcome::unknown;
+          case errc::unreachable: return false;
+        }
+        return false;
+      }
+      // A caller that stopped waiting (cancellation) cannot know either.
+      return wanted == proposal_outcome::unknown && code == std::errc::operation_canceled;
+    }
+  };
+  static const category instance;
+  return instance;
+}
+
+inline std::error_condition make_error_condition(proposal_outcome o) noexcept {
+  return {static_cast<int>(o), proposal_outcome_category()};
+}
+
 }  // namespace coraft::raft
 
 template <>
 struct std::is_error_code_enum<coraft::raft::errc> : std::true_type {};
+template <>
+struct std::is_error_condition_enum<coraft::raft::proposal_outcome> : std::true_type {};
 
 namespace coraft::raft {
 
