@@ -55,6 +55,7 @@ enum class errc {
   entry_overwritten, // a later leader replaced the entry at that index: it will never commit
   shut_down,         // the node is shutting down
   unreachable,       // the transport could not deliver a request or its reply in time
+  entry_too_large,   // the command is larger than options::max_entry_bytes; nothing was appended
 };
 
 inline const std::error_category& error_category() noexcept {
@@ -67,6 +68,7 @@ inline const std::error_category& error_category() noexcept {
         case errc::entry_overwritten: return "entry overwritten by a later leader";
         case errc::shut_down: return "node shut down";
         case errc::unreachable: return "peer unreachable";
+        case errc::entry_too_large: return "entry larger than the node's max_entry_bytes";
       }
       return "unknown coraft.raft error";
     }
