@@ -204,12 +204,12 @@ class kv_server {
     }
     entry.arguments[0] = kv::upper(entry.arguments[0]);
 
-    // Checked here, before forwarding too: a command too large for the log is too large anywhere.
+    // The node refuses a command too large for one entry whatever its role, so that a follower
+    // does not forward it either.
     auto encoded = coraft::wire::encode(entry);
     const std::size_t entry_bytes = encoded.size();
-    auto started = too_large(entry_bytes) ? coraft::raft::start_result{}
-                                          : raft_.node().start(std::move(encoded));
-    if (too_large(entry_bytes) || started.error == coraft::raft::errc::entry_too_large) {
+    auto started = raft_.node().start(std::move(encoded));
+    if (started.error == coraft::raft::errc::entry_too_large) {
       std::string reply;
       kv::resp::error(reply, "ERR command too large: its log entry would take " +
                                  std::to_string(entry_bytes) + " bytes, over the limit of " +
@@ -219,10 +219,6 @@ class kv_server {
     }
     if (started.is_leader) co_return co_await await_applied(started.index, started.term);
     co_return co_await forward(arguments_of(entry), upstream, upstream_member, upstream_buffer);
-  }
-
-  bool too_large(std::size_t entry_bytes) const {
-    return entry_bytes > config_.raft.node.max_entry_bytes;
   }
 
   static std::vector<std::string> arguments_of(const kv::command_entry& entry) {

@@ -213,10 +213,13 @@ TEST_CASE("tcp cluster: an entry larger than a frame is refused at once, and the
 }
 
 TEST_CASE("tcp cluster: an entry as large as the frames allow commits on every member") {
-  const std::size_t frame_limit = coraft::wire::frame_options{}.max_payload_size;
+  // Frames of 1 MiB rather than the default 16: entries that fill them still travel well within
+  // the default election timeout, on a loaded machine too.
+  const std::size_t frame_limit = 1 << 20;
   // The frame's payload less the envelope's widest call id.
   const std::size_t largest_message = frame_limit - coraft::wire::max_varint_size;
   cluster c(3, /*snapshot_every_entries=*/0, [&](coraft::raft::server_config& config) {
+    config.transport.frames.max_payload_size = frame_limit;
     config.node.max_bytes_per_append = largest_message;
     config.node.max_entry_bytes = coraft::raft::largest_entry_fitting(largest_message);
   });

@@ -123,11 +123,12 @@ co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
     const bool may_heartbeat = !snapshotting && progress.match_index >= log_.base_index();
     const io::time_point next_heartbeat = progress.last_sent + options_.heartbeat_interval;
     bool heartbeat_due = may_heartbeat && now >= next_heartbeat;
-    // The last request failed (lost, timed out, or refused by the transport) when the pause it
-    // caused began after it was sent. Its retry must not take the heartbeat's place: whatever keeps
-    // failing for the entries would then starve the peer of heartbeats too, and it would time
-    // out and disrupt a leader that is alive (§5.2). So that slot carries a bare heartbeat, and the
-    // entries follow once it is answered.
+    // A failed request (lost, timed out, refused by the transport) pauses the peer until one
+    // interval after it was sent; until another request goes out, the pause ends after last_sent.
+    // The retry of its entries must not take the heartbeat's place: whatever keeps failing for
+    // them would then starve the peer of heartbeats too, and it would time out and disrupt a
+    // leader that is alive (§5.2). So that slot carries a bare heartbeat, and the entries follow
+    // once it is answered.
     const bool last_request_failed = progress.paused_until > progress.last_sent;
     const bool with_entries = room && !(heartbeat_due && last_request_failed);
     if ((has_entries && room) || heartbeat_due) {

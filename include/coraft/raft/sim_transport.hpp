@@ -82,7 +82,7 @@ class sim_transport {
  public:
   using board = sim_switchboard<Network, Executor>;
 
-  // As large as the TCP transport's default frames carry.
+  // The TCP transport's default frame limit (16 MiB; it carries that less a call id).
   static constexpr std::size_t default_max_message_bytes = 16u << 20;
 
   // `rpc_timeout` bounds every call: a request or reply lost on the way shows up as unreachable.
