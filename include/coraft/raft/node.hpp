@@ -98,8 +98,8 @@ class node {
     (void)co_await stopped_.wait();
   }
 
-  // Propose a command; resumes once it is committed, or with entry_too_large, not_leader,
-  // leadership_lost, entry_overwritten or shut_down.
+  // Propose a command; resumes once it is committed, or with not_leader, leadership_lost,
+  // entry_overwritten or shut_down.
   co::task<co::result<proposal>> propose(bytes command);
 
   // Append a command if this node leads, without waiting for the outcome. A command larger than

@@ -20,6 +20,8 @@ struct node<E, T, S>::pending_proposal {
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<co::result<proposal>> node<E, T, S>::propose(bytes command) {
+  // Refused whatever the role, and nothing appended: an entry over max_entry_bytes could never be
+  // sent to a follower, so it would never commit.
   if (command.size() > options_.max_entry_bytes) co_return make_error_code(errc::entry_too_large);
   if (role_ != role::leader) co_return make_error_code(errc::not_leader);
   pending_proposal pending;
