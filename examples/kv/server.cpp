@@ -2,12 +2,17 @@
 //
 //   coraft-kv --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003
 //             --listen 127.0.0.1:6381 --data /var/lib/coraft-kv/1 [--snapshot-entries 10000]
+//             [--max-entry-bytes 1048576]
 //
 // Every command that reads or writes data goes through the Raft log, so every reply is
 // linearizable: a GET is answered only once every write before it has committed. Any member serves
 // any client: a follower forwards commands to the leader's client port and relays the replies. A
 // client that names itself (SESSION id seq COMMAND ...) gets each sequence number applied at most
 // once, however often it retries: the session table is part of the replicated state.
+//
+// A command becomes one log entry, which may take at most --max-entry-bytes (every member should be
+// given the same value): a larger one is answered with an error and not applied, and the
+// connection goes on serving the commands after it.
 //
 // Coroutines (one executor, one thread):
 //   serve_clients      accepts client connections; one serve_client per connection;
@@ -20,6 +25,7 @@
 #include <coraft/co/when_any.hpp>
 #include <coraft/io/stream_ops.hpp>
 #include <coraft/io/uring_executor.hpp>
+#include <coraft/raft/message_sizes.hpp>
 #include <coraft/raft/server.hpp>
 
 #include <charconv>
@@ -29,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -197,7 +204,19 @@ class kv_server {
     }
     entry.arguments[0] = kv::upper(entry.arguments[0]);
 
-    auto started = raft_.node().start(coraft::wire::encode(entry));
+    // The node refuses a command too large for one entry whatever its role, so that a follower
+    // does not forward it either.
+    auto encoded = coraft::wire::encode(entry);
+    const std::size_t entry_bytes = encoded.size();
+    auto started = raft_.node().start(std::move(encoded));
+    if (started.error == coraft::raft::errc::entry_too_large) {
+      std::string reply;
+      kv::resp::error(reply, "ERR command too large: its log entry would take " +
+                                 std::to_string(entry_bytes) + " bytes, over the limit of " +
+                                 std::to_string(config_.raft.node.max_entry_bytes) +
+                                 " (--max-entry-bytes); it was not applied");
+      co_return reply;
+    }
     if (started.is_leader) co_return co_await await_applied(started.index, started.term);
     co_return co_await forward(arguments_of(entry), upstream, upstream_member, upstream_buffer);
   }
@@ -339,7 +358,7 @@ class kv_server {
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(stderr,
                "coraft-kv: %s\nusage: coraft-kv --id N --peers ID=HOST:PORT,... --listen HOST:PORT "
-               "--data DIR [--snapshot-entries N]\n",
+               "--data DIR [--snapshot-entries N] [--max-entry-bytes N]\n",
                problem.c_str());
   std::exit(2);
 }
@@ -377,6 +396,13 @@ settings parse(int argc, char** argv) {
       s.raft.data_directory = value;
     } else if (flag == "--snapshot-entries") {
       s.snapshot_entries = std::max<std::uint64_t>(1, number(value, "--snapshot-entries"));
+    } else if (flag == "--max-entry-bytes") {
+      // The requests that carry entries grow with it; the node checks that the transport's frames
+      // still carry them.
+      auto& node = s.raft.node;
+      node.max_entry_bytes = number(value, "--max-entry-bytes");
+      node.max_bytes_per_append = std::max(node.max_bytes_per_append,
+                                           coraft::raft::single_entry_append_size(node.max_entry_bytes));
     } else {
       usage("unknown flag " + std::string(flag));
     }
@@ -415,7 +441,16 @@ int main(int argc, char** argv) {
                  listener.error().message().c_str());
     return 1;
   }
-  raft_server raft(ex, config.raft);
+  std::optional<raft_server> member;
+  try {
+    member.emplace(ex, config.raft);
+  } catch (const std::invalid_argument& e) {
+    // The node names its own options; max_bytes_per_append follows --max-entry-bytes here.
+    std::string why = e.what();
+    if (why.find("max_bytes_per_append") != std::string::npos) why += " (lower --max-entry-bytes)";
+    usage(why);
+  }
+  raft_server& raft = *member;
   kv_server kv(ex, raft, config);
   coraft::co::scope scope(ex);
   scope.spawn(run_or_exit(raft));

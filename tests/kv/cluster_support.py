@@ -119,10 +119,11 @@ def info(port):
 class Cluster:
     """Three coraft-kv members on loopback, data under `directory`."""
 
-    def __init__(self, binary, directory, snapshot_entries=1000):
+    def __init__(self, binary, directory, snapshot_entries=1000, extra_args=()):
         self.binary = binary
         self.directory = directory
         self.snapshot_entries = snapshot_entries
+        self.extra_args = list(extra_args)  # more flags for every member
         ports = free_ports(6)
         self.raft_ports = dict(zip((1, 2, 3), ports[:3]))
         self.client_ports = dict(zip((1, 2, 3), ports[3:]))
@@ -135,7 +136,7 @@ class Cluster:
             [self.binary, "--id", str(member), "--peers", self.peers,
              "--listen", f"127.0.0.1:{self.client_ports[member]}",
              "--data", os.path.join(self.directory, f"member-{member}"),
-             "--snapshot-entries", str(self.snapshot_entries)],
+             "--snapshot-entries", str(self.snapshot_entries)] + self.extra_args,
             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
 

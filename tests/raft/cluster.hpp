@@ -142,6 +142,8 @@ class cluster {
 
   std::uint64_t rpc_total() const { return board_.rpcs_sent(); }
   std::uint64_t bytes_total() const { return board_.payload_bytes_sent(); }
+  std::size_t largest_request_bytes() const { return board_.largest_request_bytes(); }
+  std::uint64_t requests_too_large() const { return board_.requests_too_large(); }
 
   // ---- time ---------------------------------------------------------------------------------------
 

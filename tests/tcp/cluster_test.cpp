@@ -5,12 +5,16 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <coraft/raft/message_sizes.hpp>
 
 #include "node_thread.hpp"
 #include "support.hpp"
@@ -44,8 +48,12 @@ struct cluster {
   std::size_t snapshot_every;
   std::map<node_id, std::unique_ptr<node_thread>> running;
 
-  cluster(std::size_t size, std::size_t snapshot_every_entries)
-      : members(tcp_test::loopback_members(size)), snapshot_every(snapshot_every_entries) {
+  std::function<void(coraft::raft::server_config&)> adjust;  // changes each member's configuration
+
+  cluster(std::size_t size, std::size_t snapshot_every_entries,
+          std::function<void(coraft::raft::server_config&)> adjust_config = {})
+      : members(tcp_test::loopback_members(size)), snapshot_every(snapshot_every_entries),
+        adjust(std::move(adjust_config)) {
     for (const auto& [id, address] : members) start(id);
   }
 
@@ -57,6 +65,7 @@ struct cluster {
     config.node.random_seed = 1000 + id;
     config.transport.reconnect_max = 100ms;
     config.storage.segment_size = 64 * 1024;  // small segments, so that compaction removes some
+    if (adjust) adjust(config);
     running[id] = std::make_unique<node_thread>(config, snapshot_every);
   }
   void stop(node_id id) { running.erase(id); }
@@ -169,4 +178,57 @@ TEST_CASE("tcp cluster: a member that missed compacted entries catches up from a
   history.insert(history.end(), last.begin(), last.end());
   c.await_histories(history);
   for (auto& [id, member] : c.running) CHECK(member->snapshots_restored() == 1);
+}
+
+// Every member sent each request in one frame within the frame limit, refusing none for its size.
+void check_frames_within_limit(cluster& c, std::size_t frame_limit) {
+  for (auto& [id, member] : c.running) {
+    const auto statistics = member->transport_statistics();
+    CHECK(statistics.requests_too_large == 0);
+    CHECK(statistics.largest_request_frame <= frame_limit);
+  }
+}
+
+TEST_CASE("tcp cluster: an entry larger than a frame is refused at once, and the leader keeps committing") {
+  cluster c(3, /*snapshot_every_entries=*/0);
+  c.commit({"before"});
+  const node_id leader = c.await_leader();
+  node_thread& member = *c.running.at(leader);
+  const auto term = member.status().term;
+  const std::size_t frame_limit = coraft::wire::frame_options{}.max_payload_size;
+  auto too_large = member.propose_later(std::string(frame_limit + 1, 'x'));
+  auto over_limit = member.propose_later(std::string(coraft::raft::options{}.max_entry_bytes + 1, 'y'));
+  // Proposed behind them at the same leader: it must commit in the same term.
+  auto after = member.propose("after");
+  CHECK(after.has_value());
+  for (auto* refused : {&too_large, &over_limit}) {
+    REQUIRE(refused->wait_for(10s) == std::future_status::ready);
+    auto outcome = refused->get();
+    REQUIRE_FALSE(outcome.has_value());
+    CHECK(outcome.error() == coraft::raft::errc::entry_too_large);
+  }
+  CHECK(member.status().term == term);
+  c.await_histories({"before", "after"});
+  check_frames_within_limit(c, frame_limit);
+}
+
+TEST_CASE("tcp cluster: an entry as large as the frames allow commits on every member") {
+  // Frames of 1 MiB rather than the default 16: entries that fill them still travel well within
+  // the default election timeout, on a loaded machine too.
+  const std::size_t frame_limit = 1 << 20;
+  // The frame's payload less the envelope's widest call id.
+  const std::size_t largest_message = frame_limit - coraft::wire::max_varint_size;
+  cluster c(3, /*snapshot_every_entries=*/0, [&](coraft::raft::server_config& config) {
+    config.transport.frames.max_payload_size = frame_limit;
+    config.node.max_bytes_per_append = largest_message;
+    config.node.max_entry_bytes = coraft::raft::largest_entry_fitting(largest_message);
+  });
+  const node_id leader = c.await_leader();
+  CHECK(c.running.at(leader)->max_message_bytes() == largest_message);
+  const std::size_t limit = coraft::raft::largest_entry_fitting(largest_message);
+  std::vector<std::string> history = {std::string(limit, 'a'), "small", std::string(limit, 'b')};
+  c.commit(history);
+  c.await_histories(history);
+  check_frames_within_limit(c, frame_limit);
+  CHECK(c.running.at(leader)->transport_statistics().largest_request_frame > limit);
 }

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -46,6 +47,23 @@ class node_thread {
     return future.get();
   }
 
+  // Proposes `command` and returns at once; the future holds the outcome once it is known.
+  std::future<coraft::co::result<coraft::raft::proposal>> propose_later(std::string command) {
+    auto done = std::make_shared<std::promise<coraft::co::result<coraft::raft::proposal>>>();
+    auto future = done->get_future();
+    member_.spawn([command = std::move(command), done](server& s) -> coraft::co::task<void> {
+      return propose_on(&s, command, done);
+    });
+    return future;
+  }
+
+  coraft::raft::tcp_statistics transport_statistics() {
+    return member_.call([](server& s) { return s.transport().statistics(); });
+  }
+  std::size_t max_message_bytes() {
+    return member_.call([](server& s) { return s.transport().max_message_bytes(); });
+  }
+
   // The commands applied so far, the snapshot's included.
   std::vector<std::string> history() {
     std::lock_guard lock(mutex_);
@@ -64,6 +82,12 @@ class node_thread {
   static coraft::co::task<void> propose_on(
       server* s, std::string command,
       std::promise<coraft::co::result<coraft::raft::proposal>>* done) {
+    auto outcome = co_await s->node().propose(coraft::raft::to_bytes(command));
+    done->set_value(outcome);
+  }
+  static coraft::co::task<void> propose_on(
+      server* s, std::string command,
+      std::shared_ptr<std::promise<coraft::co::result<coraft::raft::proposal>>> done) {
     auto outcome = co_await s->node().propose(coraft::raft::to_bytes(command));
     done->set_value(outcome);
   }

@@ -6,9 +6,11 @@
 #include <coraft/io/stream_ops.hpp>
 #include <coraft/io/uring_executor.hpp>
 #include <coraft/raft/tcp_transport.hpp>
+#include <coraft/wire/size.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -169,6 +171,50 @@ TEST_CASE("tcp transport: each kind of call gets its reply, large batches intact
   CHECK(t.caller->statistics().requests_sent == 4);
   CHECK(t.callee->statistics().requests_received == 4);
   CHECK(t.callee->statistics().connections_accepted == 1);
+}
+
+// An AppendEntries of one entry whose encoding takes exactly `size` bytes.
+raft::append_entries_args append_of_size(std::size_t size) {
+  raft::append_entries_args args = append_of(6, 100, 1, 0);
+  std::size_t payload = size - wire::encoded_size(args);
+  args.entries[0].payload = patterned(payload, 100);
+  while (wire::encoded_size(args) > size) args.entries[0].payload = patterned(--payload, 100);
+  REQUIRE(wire::encoded_size(args) == size);
+  return args;
+}
+
+TEST_CASE("tcp transport: a message of max_message_bytes fits a frame with any call id; a larger frame fails at once") {
+  two_nodes t;
+  t.options.frames.max_payload_size = 64 * 1024;
+  t.start_caller();
+  t.start_callee();
+  const std::size_t largest = t.caller->max_message_bytes();
+  CHECK(largest < t.options.frames.max_payload_size);
+
+  // With the widest call id, the largest message fills the frame exactly.
+  std::vector<std::byte> frame;
+  const raft::tcp::envelope<raft::append_entries_args> widest{
+      std::numeric_limits<std::uint64_t>::max(), append_of_size(largest)};
+  CHECK(wire::encode_frame<raft::tcp::protocol>(widest, frame, t.options.frames).has_value());
+  CHECK(frame.size() == wire::frame_header_size + t.options.frames.max_payload_size);
+  const raft::tcp::envelope<raft::append_entries_args> wider{
+      std::numeric_limits<std::uint64_t>::max(), append_of_size(largest + 1)};
+  CHECK(wire::encode_frame<raft::tcp::protocol>(wider, frame, t.options.frames).error() ==
+        wire::errc::too_large);
+
+  co::block_on(t.ex, [](two_nodes* t, std::size_t largest) -> co::task<void> {
+    co_await until_connected(t->ex, *t->caller, 2);
+    auto fits = co_await t->caller->call(2, append_of_size(largest));
+    REQUIRE(fits.has_value());
+    CHECK(fits->success);
+    const auto before = t->ex.now();
+    auto refused = co_await t->caller->call(2, append_of_size(t->options.frames.max_payload_size + 1));
+    CHECK(refused.error() == raft::errc::unreachable);
+    CHECK(t->ex.now() - before < t->options.rpc_timeout);  // at once, not by timing out
+  }(&t, largest));
+  CHECK(t.caller->statistics().requests_too_large == 1);
+  CHECK(t.caller->statistics().largest_request_frame <= t.options.frames.max_payload_size);
+  CHECK(t.caller->statistics().largest_request_frame >= largest);
 }
 
 TEST_CASE("tcp transport: pipelined calls get their own replies, in whatever order they come") {

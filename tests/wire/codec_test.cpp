@@ -2,11 +2,13 @@
 
 #include <coraft/raft/messages.hpp>
 #include <coraft/wire/codec.hpp>
+#include <coraft/wire/size.hpp>
 
 #include <cstdint>
 #include <ostream>  // doctest prints std::error_code through it
 #include <limits>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "raft_protocol.hpp"
@@ -137,6 +139,15 @@ TEST_CASE("codec: every supported shape round-trips, empty and full") {
 TEST_CASE("codec: the Raft messages round-trip, with and without entries") {
   for (const auto& message : test::sample_raft_messages()) {
     std::visit([](const auto& m) { CHECK(round_trip(m) == m); }, message);
+  }
+}
+
+TEST_CASE("codec: encoded_size agrees with the encoding, for every shape and every Raft message") {
+  CHECK(wire::encoded_size(test::everything{}) == wire::encode(test::everything{}).size());
+  CHECK(wire::encoded_size(full_everything()) == wire::encode(full_everything()).size());
+  for (const auto& message : test::sample_raft_messages()) {
+    std::visit([](const auto& m) { CHECK(wire::encoded_size(m) == wire::encode(m).size()); },
+               message);
   }
 }
 

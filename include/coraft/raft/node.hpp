@@ -30,6 +30,7 @@
 #include "coraft/co/when_any.hpp"
 #include "coraft/io/contract.hpp"
 #include "coraft/raft/log.hpp"
+#include "coraft/raft/message_sizes.hpp"
 #include "coraft/raft/messages.hpp"
 #include "coraft/raft/options.hpp"
 #include "coraft/raft/storage.hpp"
@@ -54,9 +55,10 @@ struct proposal {
 
 // The non-waiting form of a proposal, like the well-known lab's Start().
 struct start_result {
-  index_t index = 0;
+  index_t index = 0;  // where the command was appended; 0 when it was not
   term_t term = 0;
   bool is_leader = false;
+  std::error_code error;  // why nothing was appended: not_leader or entry_too_large
 };
 
 struct node_status {
@@ -82,6 +84,7 @@ class node {
     if (id == nobody) throw std::invalid_argument("coraft::raft::node: id 0 is reserved");
     if (std::find(peers_.begin(), peers_.end(), id) != peers_.end())
       throw std::invalid_argument("coraft::raft::node: the peer list must not contain the node");
+    check_message_sizes(options_, transport_.max_message_bytes());
   }
   node(const node&) = delete;
   node& operator=(const node&) = delete;
@@ -105,11 +108,15 @@ class node {
   // its commit index reaches the entry's index.
   co::task<co::result<proposal>> propose(bytes command);
 
-  // Append a command if this node leads, without waiting for the outcome.
+  // Append a command if this node leads, without waiting for the outcome. A command larger than
+  // max_entry_bytes is refused whatever the role: it could never be sent to a follower.
   start_result start(bytes command) {
-    if (role_ != role::leader) return {0, current_term_, false};
+    const bool leads = role_ == role::leader;
+    if (command.size() > options_.max_entry_bytes)
+      return {0, current_term_, leads, make_error_code(errc::entry_too_large)};
+    if (!leads) return {0, current_term_, false, make_error_code(errc::not_leader)};
     index_t index = append_local(log_entry{current_term_, entry_kind::command, std::move(command)});
-    return {index, current_term_, true};
+    return {index, current_term_, true, {}};
   }
 
   node_status status() const {

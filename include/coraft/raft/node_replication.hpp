@@ -20,6 +20,9 @@ struct node<E, T, S>::pending_proposal {
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<co::result<proposal>> node<E, T, S>::propose(bytes command) {
+  // Refused whatever the role, and nothing appended: an entry over max_entry_bytes could never be
+  // sent to a follower, so it would never commit.
+  if (command.size() > options_.max_entry_bytes) co_return make_error_code(errc::entry_too_large);
   if (role_ != role::leader) co_return make_error_code(errc::not_leader);
   pending_proposal pending;
   pending.term = current_term_;
@@ -84,6 +87,8 @@ co::task<void> node<E, T, S>::persist_own_log(leader_state* leading) {
 }
 
 // The AppendEntries that starts at index `from`, with entries bounded by the options, or none.
+// The byte bound counts the request as encoded; the first entry is always taken, and fits, since
+// the constructor checked that an entry of max_entry_bytes does (message_sizes.hpp).
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 append_entries_args node<E, T, S>::next_append(index_t from, bool with_entries) const {
@@ -94,13 +99,13 @@ append_entries_args node<E, T, S>::next_append(index_t from, bool with_entries) 
   args.prev_log_term = log_.term_at(args.prev_log_index);
   args.leader_commit = commit_index_;
   if (!with_entries) return args;
-  std::size_t bytes_taken = 0;
+  std::size_t bytes_taken = append_entries_overhead(options_.max_entries_per_append);
   for (index_t i = from; i <= log_.last_index(); ++i) {
     const log_entry& entry = log_.at(i);
     if (args.entries.size() == options_.max_entries_per_append) break;
-    if (!args.entries.empty() && bytes_taken + entry.payload.size() > options_.max_bytes_per_append)
-      break;
-    bytes_taken += entry.payload.size();
+    const std::size_t entry_bytes = wire::encoded_size(entry);
+    if (!args.entries.empty() && bytes_taken + entry_bytes > options_.max_bytes_per_append) break;
+    bytes_taken += entry_bytes;
     args.entries.push_back(entry);
   }
   return args;
@@ -140,11 +145,19 @@ co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
     const bool may_heartbeat = !snapshotting && progress.match_index >= log_.base_index();
     const io::time_point next_heartbeat = progress.last_sent + options_.heartbeat_interval;
     bool heartbeat_due = may_heartbeat && now >= next_heartbeat;
+    // A failed request (lost, timed out, refused by the transport) pauses the peer until one
+    // interval after it was sent; until another request goes out, the pause ends after last_sent.
+    // The retry of its entries must not take the heartbeat's place: whatever keeps failing for
+    // them would then starve the peer of heartbeats too, and it would time out and disrupt a
+    // leader that is alive (§5.2). So that slot carries a bare heartbeat, and the entries follow
+    // once it is answered.
+    const bool last_request_failed = progress.paused_until > progress.last_sent;
+    const bool with_entries = room && !(heartbeat_due && last_request_failed);
     if ((has_entries && room) || heartbeat_due) {
       // With room, send from next_index (entries if there are any); without, a bare heartbeat
       // anchored at the known match, which the peer accepts whatever is still in flight.
-      append_entries_args args =
-          room ? next_append(progress.next_index, true) : next_append(progress.match_index + 1, false);
+      append_entries_args args = with_entries ? next_append(progress.next_index, true)
+                                              : next_append(progress.match_index + 1, false);
       if (progress.mode == peer_progress::mode::replicating) progress.next_index += args.entries.size();
       ++progress.in_flight;
       progress.last_sent = now;

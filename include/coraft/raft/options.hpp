@@ -14,12 +14,18 @@ struct options {
   std::chrono::nanoseconds election_timeout = 150ms;
   // H: the leader's heartbeat interval; must be well below T.
   std::chrono::nanoseconds heartbeat_interval = 50ms;
-  // Bounds on one AppendEntries request.
+  // The largest command payload propose() and start() accept; larger ones fail with
+  // errc::entry_too_large. An entry must fit in one AppendEntries, which must fit in one message of
+  // the transport: the node's constructor checks both (message_sizes.hpp).
+  std::size_t max_entry_bytes = 1 << 20;
+  // Bounds on one AppendEntries request: its entries, and its size as encoded on the wire. The
+  // default leaves room for the fields of the request and of one entry of max_entry_bytes.
   std::size_t max_entries_per_append = 1024;
-  std::size_t max_bytes_per_append = 1 << 20;
+  std::size_t max_bytes_per_append = (1 << 20) + 4096;
   // AppendEntries requests in flight per peer while it keeps up (pipelining); 1 while probing.
   std::size_t max_appends_in_flight = 8;
-  // Snapshots are sent to lagging followers in chunks of at most this many bytes (§7).
+  // Snapshots are sent to lagging followers in chunks of at most this many bytes (§7); a chunk
+  // with its request's fields must fit in one message of the transport.
   std::size_t snapshot_chunk_bytes = 256 * 1024;
   // A write the node must await (its term and vote, its own log) that fails — EIO, ENOSPC — is
   // retried, not given up: after a pause that doubles from one heartbeat interval (a candidate: one

@@ -6,10 +6,15 @@
 // it arrives and when (drops, delays, reordering, partitions): `net.deliver(from, to, on_arrival)`
 // calls on_arrival at the arrival time, or never. Nothing in flight refers to a transport: requests
 // and replies find their recipient by id on arrival, so a node that crashed simply is not there.
+//
+// Like the TCP transport's frames, a simulated message has a size limit, measured with the wire
+// codec: a request that encodes to more than max_message_bytes fails at once, undelivered.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -23,6 +28,7 @@
 #include "coraft/co/when_any.hpp"
 #include "coraft/io/contract.hpp"
 #include "coraft/raft/transport.hpp"
+#include "coraft/wire/size.hpp"
 
 namespace coraft::raft {
 
@@ -48,6 +54,9 @@ class sim_switchboard {
   // Requests and replies sent so far, and the bytes of entries they carried (for cost checks).
   std::uint64_t rpcs_sent() const noexcept { return rpcs_sent_; }
   std::uint64_t payload_bytes_sent() const noexcept { return payload_bytes_sent_; }
+  // The largest request sent so far, as encoded, and how many were refused for their size.
+  std::size_t largest_request_bytes() const noexcept { return largest_request_bytes_; }
+  std::uint64_t requests_too_large() const noexcept { return requests_too_large_; }
 
  private:
   friend class sim_transport<Network, Executor>;
@@ -63,6 +72,8 @@ class sim_switchboard {
   std::uint64_t next_call_ = 0;             // call ids are unique across runs of every node
   std::uint64_t rpcs_sent_ = 0;
   std::uint64_t payload_bytes_sent_ = 0;
+  std::size_t largest_request_bytes_ = 0;
+  std::uint64_t requests_too_large_ = 0;
 };
 
 template <sim_network Network, class Executor>
@@ -71,11 +82,15 @@ class sim_transport {
  public:
   using board = sim_switchboard<Network, Executor>;
 
+  // The TCP transport's default frame limit (16 MiB; it carries that less a call id).
+  static constexpr std::size_t default_max_message_bytes = 16u << 20;
+
   // `rpc_timeout` bounds every call: a request or reply lost on the way shows up as unreachable.
   sim_transport(board& b, Executor& executor, node_id self, io::duration rpc_timeout,
-                std::size_t inbox_capacity = 256)
+                std::size_t inbox_capacity = 256,
+                std::size_t max_message_bytes = default_max_message_bytes)
       : board_(b), executor_(executor), self_(self), rpc_timeout_(rpc_timeout),
-        inbox_(inbox_capacity) {
+        max_message_bytes_(max_message_bytes), inbox_(inbox_capacity) {
     if (board_.find(self)) throw std::logic_error("coraft::raft::sim_transport: id already running");
     board_.endpoints_[self] = this;
   }
@@ -97,6 +112,8 @@ class sim_transport {
 
   co::task<co::result<inbound_rpc>> receive() { co_return co_await inbox_.recv(); }
 
+  std::size_t max_message_bytes() const noexcept { return max_message_bytes_; }
+
  private:
   struct pending_call {
     std::optional<rpc_reply> reply;
@@ -106,6 +123,12 @@ class sim_transport {
   // Sends one request and awaits its reply racing the timeout; ends with either.
   template <class Reply, class Args>
   co::task<co::result<Reply>> call_as(node_id peer, Args args) {
+    const std::size_t size = wire::encoded_size(args);
+    if (size > max_message_bytes_) {
+      ++board_.requests_too_large_;
+      co_return make_error_code(errc::unreachable);
+    }
+    board_.largest_request_bytes_ = std::max(board_.largest_request_bytes_, size);
     const std::uint64_t id = ++board_.next_call_;
     pending_call pending;
     calls_.emplace(id, &pending);
@@ -161,6 +184,7 @@ class sim_transport {
   Executor& executor_;
   const node_id self_;
   const io::duration rpc_timeout_;
+  const std::size_t max_message_bytes_;
   co::channel<inbound_rpc> inbox_;
   std::map<std::uint64_t, pending_call*> calls_;  // calls awaiting a reply, by id
 };

@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -50,6 +51,7 @@
 #include "coraft/raft/tcp/options.hpp"
 #include "coraft/raft/transport.hpp"
 #include "coraft/wire/frame.hpp"
+#include "coraft/wire/size.hpp"
 
 namespace coraft::raft {
 
@@ -63,6 +65,8 @@ struct tcp_statistics {
   std::uint64_t requests_received = 0;
   std::uint64_t requests_dropped = 0;      // received while the inbox was full
   std::uint64_t calls_refused = 0;         // failed at once: peer not connected, or queue full
+  std::uint64_t requests_too_large = 0;    // not sent: their frame would exceed the frame limit
+  std::size_t largest_request_frame = 0;   // the largest request frame's payload sent, in bytes
 };
 
 template <class Executor>
@@ -119,6 +123,15 @@ class tcp_transport {
   }
 
   co::task<co::result<inbound_rpc>> receive() { co_return co_await inbox_.recv(); }
+
+  // The largest Raft message a frame carries: the frame's payload limit less the envelope around
+  // the message (its call id, at its widest).
+  std::size_t max_message_bytes() const noexcept {
+    const tcp::envelope<request_vote_reply> widest{std::numeric_limits<std::uint64_t>::max(), {}};
+    const std::size_t envelope = wire::encoded_size(widest) - wire::encoded_size(widest.body);
+    const std::size_t frame = options_.frames.max_payload_size;
+    return frame > envelope ? frame - envelope : 0;
+  }
 
   const tcp_statistics& statistics() const noexcept { return statistics_; }
   bool connected_to(node_id peer) const {
@@ -317,6 +330,7 @@ class tcp_transport {
         link.queue.pop_front();
       }
       for (const auto& request : batch) {
+        const std::size_t before = frames.size();
         auto encoded = std::visit(
             [&](const auto& r) {
               return wire::encode_frame_gathered<tcp::protocol>(r, frames,
@@ -325,10 +339,14 @@ class tcp_transport {
             },
             request);
         if (!encoded) {  // too large to send: the call learns at once, instead of timing out
+          ++statistics_.requests_too_large;
           auto call = link.calls.find(std::visit([](const auto& r) { return r.call_id; }, request));
           if (call != link.calls.end()) call->second->arrived.set();
           options_.log("peer " + std::to_string(link.id) + ": request not sent: " +
                        encoded.error().message());
+        } else {
+          statistics_.largest_request_frame = std::max(
+              statistics_.largest_request_frame, frames.size() - before - wire::frame_header_size);
         }
       }
       frames.append_iovecs(pieces);

@@ -5,10 +5,16 @@
 // `co_await receive()` and answers each through its `respond` function, whenever it is ready: a
 // follower answers AppendEntries only once the entries are durable. Pulling keeps every coroutine
 // that touches the node inside the node's own scope.
+//
+// `max_message_bytes()` is the largest request or reply, as the wire codec encodes it
+// (wire/size.hpp), that the transport can carry; a larger one fails at once. A node checks its
+// options against it when it is constructed, so that it never sends a request that cannot travel.
 #pragma once
 
 #include <concepts>
+#include <cstddef>
 #include <functional>
+#include <utility>
 #include <variant>
 
 #include "coraft/co/result.hpp"
@@ -33,6 +39,7 @@ concept transport = requires(T& t, node_id peer, request_vote_args vote, append_
   { t.call(peer, append) } -> std::same_as<co::task<co::result<append_entries_reply>>>;
   { t.call(peer, snapshot) } -> std::same_as<co::task<co::result<install_snapshot_reply>>>;
   { t.receive() } -> std::same_as<co::task<co::result<inbound_rpc>>>;
+  { std::as_const(t).max_message_bytes() } -> std::same_as<std::size_t>;
 };
 
 }  // namespace coraft::raft

@@ -59,6 +59,8 @@ enum class errc {
   entry_overwritten, // not committed: another entry committed at that index; it never will
   shut_down,         // unknown: the node stopped before it learned the outcome
   unreachable,       // the transport could not deliver a request or its reply in time
+  entry_too_large,   // not committed: the command is larger than options::max_entry_bytes, so
+                     // nothing was appended
 };
 
 inline const std::error_category& error_category() noexcept {
@@ -71,6 +73,7 @@ inline const std::error_category& error_category() noexcept {
         case errc::entry_overwritten: return "another entry committed at its index";
         case errc::shut_down: return "node shut down";
         case errc::unreachable: return "peer unreachable";
+        case errc::entry_too_large: return "entry larger than the node's max_entry_bytes";
       }
       return "unknown coraft.raft error";
     }
@@ -105,7 +108,8 @@ inline const std::error_category& proposal_outcome_category() noexcept {
       if (code.category() == coraft::raft::error_category()) {
         switch (static_cast<errc>(code.value())) {
           case errc::not_leader:
-          case errc::entry_overwritten: return wanted == proposal_outcome::not_committed;
+          case errc::entry_overwritten:
+          case errc::entry_too_large: return wanted == proposal_outcome::not_committed;
           case errc::leadership_lost:
           case errc::shut_down: return wanted == proposal_outcome::unknown;
           case errc::unreachable: return false;

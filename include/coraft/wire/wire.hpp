@@ -9,6 +9,7 @@
 #include "coraft/wire/frame.hpp"
 #include "coraft/wire/protocol.hpp"
 #include "coraft/wire/reader.hpp"
+#include "coraft/wire/size.hpp"
 #include "coraft/wire/traits.hpp"
 #include "coraft/wire/varint.hpp"
 #include "coraft/wire/writer.hpp"
