@@ -117,13 +117,16 @@ def info(port):
 
 
 class Cluster:
-    """Three coraft-kv members on loopback, data under `directory`."""
+    """Three coraft-kv members on loopback, logs under `directory`, and data there too unless
+    `data_directories` (member -> path) says where."""
 
-    def __init__(self, binary, directory, snapshot_entries=1000, extra_args=()):
+    def __init__(self, binary, directory, snapshot_entries=1000, extra_args=(), data_directories=None):
         self.binary = binary
         self.directory = directory
         self.snapshot_entries = snapshot_entries
         self.extra_args = list(extra_args)  # more flags for every member
+        self.data_directories = data_directories or {
+            m: os.path.join(directory, f"member-{m}") for m in (1, 2, 3)}
         ports = free_ports(6)
         self.raft_ports = dict(zip((1, 2, 3), ports[:3]))
         self.client_ports = dict(zip((1, 2, 3), ports[3:]))
@@ -135,7 +138,7 @@ class Cluster:
         self.processes[member] = subprocess.Popen(
             [self.binary, "--id", str(member), "--peers", self.peers,
              "--listen", f"127.0.0.1:{self.client_ports[member]}",
-             "--data", os.path.join(self.directory, f"member-{member}"),
+             "--data", self.data_directories[member],
              "--snapshot-entries", str(self.snapshot_entries)] + self.extra_args,
             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
