@@ -308,6 +308,25 @@ TEST_CASE("recovery: a damaged snapshot is an error naming the file") {
 }
 
 TEST_CASE(
+    "SnapshotNamedForAnotherIndex: a snapshot whose header covers another index than its name is "
+    "refused") {
+  machine m;
+  {
+    sim_storage storage(m.host, data_directory);
+    REQUIRE(m.run(storage.load()));
+    storage.save_snapshot({9, 1}, raft::to_bytes("the state machine as of index 9"));
+    REQUIRE(m.run(storage.durable(storage.last_write())));
+  }
+  const std::string renamed = path_of(raft::format::snapshot_name(12));
+  REQUIRE(m.host.rename(path_of(raft::format::snapshot_name(9)), renamed));
+  auto state = load(m);
+  REQUIRE_FALSE(state);
+  CHECK(state.error() == raft::storage_errc::corrupt_snapshot);
+  MESSAGE(state.error().message());
+  CHECK(state.error().message().find(renamed) != std::string::npos);
+}
+
+TEST_CASE(
     "recovery: a crash tears the last write; what loads is the durable log and a prefix of it") {
   for (std::uint64_t seed : seeds(30)) {
     CAPTURE(seed);

@@ -6,7 +6,8 @@
 //    written only while the other holds the newest durable state, so a torn write cannot cause it.
 //  * snapshot: the snapshot-<i> with the highest i is the snapshot; it must be intact
 //    (storage_errc::corrupt_snapshot otherwise), since it was synced before it got its name.
-//    Older ones are leftovers of a compaction that a crash interrupted, and are removed.
+//    Its header must cover up to the index in its name. Older ones are leftovers of a compaction
+//    that a crash interrupted, and are removed.
 //  * log: the segments are read in index order; those holding nothing after the snapshot are
 //    removed. Every record must carry the next index. A record with an unexpected index, a segment
 //    not starting where the previous one ended, or a first segment starting after the snapshot's
@@ -226,15 +227,24 @@ co::task<co::result<void>> read_meta(Executor& executor, std::string path,
   co_return co::result<void>{};
 }
 
-// The snapshot in the file at `path`, which must be intact. Awaits the open and the read.
+// The snapshot in the file at `path`, which must be intact and cover up to `named_index`, the
+// index in its name. Awaits the open and the read.
 template <class Executor>
-co::task<co::result<void>> read_snapshot(Executor& executor, std::string path,
+co::task<co::result<void>> read_snapshot(Executor& executor, std::string path, index_t named_index,
                                          recovered_directory<typename Executor::file>* out) {
   auto content = co_await read_file(executor, path);
   if (!content) co_return content.error();
   std::string why;
   auto snapshot = format::decode_snapshot(*content, why);
   if (!snapshot) co_return storage_error(storage_errc::corrupt_snapshot, path + ": " + why);
+  // The name is what orders snapshots and what the next compaction removes: one that disagrees
+  // with the header would pick the wrong snapshot, or be left behind forever.
+  if (snapshot->meta.last_index != named_index) {
+    co_return storage_error(storage_errc::corrupt_snapshot,
+                            path + ": the header at offset 0 covers up to index " +
+                                std::to_string(snapshot->meta.last_index) + ", not the " +
+                                std::to_string(named_index) + " of the file's name");
+  }
   out->state.snapshot = snapshot->meta;
   out->state.snapshot_data = std::move(snapshot->data);
   co_return co::result<void>{};
@@ -325,7 +335,7 @@ co::task<co::result<recovered_directory<typename Executor::file>>> recover_direc
   }
   if (!snapshots.empty()) {
     const std::string newest = detail::path_in(directory, format::snapshot_name(snapshots.back()));
-    auto snapshot = co_await detail::read_snapshot(executor, newest, &out);
+    auto snapshot = co_await detail::read_snapshot(executor, newest, snapshots.back(), &out);
     if (!snapshot) co_return snapshot.error();
     snapshots.pop_back();
     for (index_t older : snapshots) leftovers.push_back(format::snapshot_name(older));
