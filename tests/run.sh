@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds coraft with g++, with clang++-16 and with clang++-16 + ASan/UBSan (all -Wall -Wextra -Werror),
-# runs every test suite in each build, and ends with one line: "N passed, N failed".
-#   tests/run.sh           all three builds
-#   tests/run.sh --quick   the g++ build only, for fast iteration
+# runs every test suite in each build, then compiles the g++ release build and runs the fuzzers
+# briefly (one item each), and ends with one line: "N passed, N failed".
+#   tests/run.sh           all three builds, the release build and the fuzzers
+#   tests/run.sh --quick   the g++ build's suites only, for fast iteration
 # Exits non-zero if anything failed to build or any test failed.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -50,10 +51,29 @@ for build in "${builds[@]}"; do
   failed=$((failed + f))
 done
 
-# The frame decoder under libFuzzer, briefly (a long run: bash tests/fuzz/run.sh 600).
+# The release build the READMEs document (g++, -O3), compiled only: its optimiser warns where the
+# others do not. One item in the summary.
 if [ "${1:-}" != "--quick" ]; then
-  echo "=== fuzz: the frame decoder for 30 s"
-  if bash tests/fuzz/run.sh 30; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  echo "=== release: configure and build (build/release), compile only"
+  start=$SECONDS
+  setup=()
+  [ -f build/release/build.ninja ] && setup=(--reconfigure)
+  if CXX=g++ meson setup "${setup[@]}" build/release --buildtype=release >build/release.setup.log 2>&1 &&
+    ninja -C build/release; then
+    echo "=== release: built in $((SECONDS - start)) s"
+    passed=$((passed + 1))
+  else
+    [ -f build/release.setup.log ] && tail -n 20 build/release.setup.log
+    echo "=== release: build FAILED"
+    failed=$((failed + 1))
+  fi
+fi
+
+# The frame decoder and storage recovery under libFuzzer, briefly (a long run:
+# bash tests/fuzz/run.sh 600). A finding in either fails this item.
+if [ "${1:-}" != "--quick" ]; then
+  echo "=== fuzz: the frame decoder and storage recovery, 15 s each"
+  if bash tests/fuzz/run.sh 15; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 fi
 
 echo "$passed passed, $failed failed"

@@ -100,6 +100,128 @@ TEST_CASE("recovery: a flipped byte in the last record of the last segment cuts 
   CHECK(state->entries == first_entries(log, 29));
 }
 
+// ---- damage inside the last segment: only a torn tail is cut ------------------------------------
+
+// Loads a machine holding 10 entries in one segment whose record of `damaged` was damaged, and
+// checks the load is refused as damage at that record's offset, followed by the record after it.
+void check_refused_as_damage(machine& m, const raft::log_window& log, index_t damaged) {
+  const std::uint64_t size_before = m.run(read_sim_file(&m.host, segment_path(1)))->size();
+  auto state = load(m, {});
+  REQUIRE_FALSE(state);
+  CHECK(state.error() == raft::storage_errc::corrupt_log);
+  const std::string message = state.error().message();
+  MESSAGE(message);
+  CHECK(message.find(raft::format::segment_name(1)) != std::string::npos);
+  CHECK(message.find("at offset " + std::to_string(record_offset(log, 1, damaged)) + ":") !=
+        std::string::npos);
+  CHECK(message.find("index " + std::to_string(damaged + 1) + " follows at offset " +
+                     std::to_string(record_offset(log, 1, damaged + 1))) != std::string::npos);
+  // Nothing was cut behind the operator's back, and the next start is refused the same way.
+  CHECK(m.run(read_sim_file(&m.host, segment_path(1)))->size() == size_before);
+  CHECK_FALSE(load(m, {}));
+}
+
+TEST_CASE(
+    "CorruptMiddleOfLastSegment: a bad record followed by a valid one refuses to start, naming "
+    "the file and the offset") {
+  machine m;
+  const auto log = fill(m, 10, {});  // one segment: the last one
+  flip_sim_byte(m, segment_path(1), record_offset(log, 1, 5) + 30);  // in entry 5's payload
+  check_refused_as_damage(m, log, 5);
+}
+
+TEST_CASE(
+    "CorruptLengthInLastSegment: a record whose length field is damaged, with valid records after "
+    "it, refuses to start") {
+  machine m;
+  const auto log = fill(m, 10, {});
+  // The length now claims a record running past the end of the file: it reads as cut short, the
+  // way a torn write does, but entries 5 to 10 are still there after it.
+  const raft::bytes huge_length{std::byte{0}, std::byte{0}, std::byte{0}, std::byte{0x40}};
+  REQUIRE(m.run(overwrite_sim_file(&m.host, segment_path(1), record_offset(log, 1, 4),
+                                   huge_length)));
+  check_refused_as_damage(m, log, 4);
+}
+
+TEST_CASE("CorruptFirstRecordOfLastSegment: damage at offset 0 with valid records after refuses") {
+  machine m;
+  const auto log = fill(m, 10, {});
+  flip_sim_byte(m, segment_path(1), 9);  // entry 1's term
+  check_refused_as_damage(m, log, 1);
+}
+
+TEST_CASE("ZeroedTail: zeros after the last record, a file grown but never filled, are cut") {
+  machine m;
+  const auto log = fill(m, 10, {});
+  const std::uint64_t end = record_offset(log, 1, 11);
+  REQUIRE(m.run(overwrite_sim_file(&m.host, segment_path(1), end, raft::bytes(3000))));
+  sim_storage storage(m.host, data_directory);
+  auto state = m.run(storage.load());
+  REQUIRE(state);
+  CHECK(state->entries == entries_of(log));
+  CHECK(storage.statistics().torn_bytes_cut == 3000);
+  CHECK(m.run(read_sim_file(&m.host, segment_path(1)))->size() == end);
+}
+
+TEST_CASE("ZeroedLastRecord: the last record and what follows it zeroed is a torn tail, cut") {
+  machine m;
+  const auto log = fill(m, 10, {});
+  const std::uint64_t last_start = record_offset(log, 1, 10);
+  REQUIRE(m.run(overwrite_sim_file(&m.host, segment_path(1), last_start,
+                                   raft::bytes(raft::format::record_size(log.at(10)) + 100))));
+  auto state = load(m, {});
+  REQUIRE(state);
+  CHECK(state->entries == first_entries(log, 9));
+}
+
+TEST_CASE(
+    "TornRecordOfOtherIndexes: a torn last record whose payload holds a record of an index this "
+    "log cannot have there is still cut") {
+  machine m;
+  raft::log_window log = fill(m, 10, {});
+  {
+    // Entry 11's payload is itself a well-formed record, but of index 1000: no log could hold
+    // index 1000 a few bytes after index 11.
+    sim_storage storage(m.host, data_directory);
+    REQUIRE(m.run(storage.load()));
+    raft::bytes inner;
+    raft::format::encode_record(inner, 1000, entry_for(1000, 5));
+    log.append(raft::log_entry{5, raft::entry_kind::command, inner});
+    storage.append(log, 11);
+    REQUIRE(m.run(storage.durable(storage.last_write())));
+  }
+  const std::uint64_t last_start = record_offset(log, 1, 11);
+  REQUIRE(m.run(truncate_sim_file(&m.host, segment_path(1),
+                                  last_start + raft::format::record_size(log.at(11)) - 1)));
+  auto state = load(m, {});
+  REQUIRE(state);
+  CHECK(state->entries == first_entries(log, 10));
+}
+
+TEST_CASE(
+    "CraftedTail: a damaged region packed with would-be records is refused, not searched without "
+    "end") {
+  machine m;
+  const auto log = fill(m, 10, {});
+  // After the last record: a bad record, then 2000 overlapping headers every 25 bytes, each with a
+  // plausible index and a length reaching the end of the file, all failing their checksums.
+  const std::uint64_t end = record_offset(log, 1, 11);
+  const std::size_t count = 2000;
+  raft::bytes tail(raft::format::record_header_size * (count + 1));
+  for (std::size_t k = 1; k <= count; ++k) {
+    std::byte* header = tail.data() + k * raft::format::record_header_size;
+    raft::format::store<std::uint32_t>(
+        header, static_cast<std::uint32_t>(tail.size() - (k + 1) * raft::format::record_header_size));
+    raft::format::store<std::uint64_t>(header + 16, 11 + k);
+  }
+  REQUIRE(m.run(overwrite_sim_file(&m.host, segment_path(1), end, tail)));
+  auto state = load(m, {});
+  REQUIRE_FALSE(state);
+  CHECK(state.error() == raft::storage_errc::corrupt_log);
+  MESSAGE(state.error().message());
+  CHECK(state.error().message().find("at offset " + std::to_string(end) + ":") != std::string::npos);
+}
+
 TEST_CASE(
     "recovery: a flipped byte in an older segment is an error naming the file and the offset") {
   machine m;
@@ -183,6 +305,25 @@ TEST_CASE("recovery: a damaged snapshot is an error naming the file") {
   CHECK(state.error() == raft::storage_errc::corrupt_snapshot);
   MESSAGE(state.error().message());
   CHECK(state.error().message().find(snapshot) != std::string::npos);
+}
+
+TEST_CASE(
+    "SnapshotNamedForAnotherIndex: a snapshot whose header covers another index than its name is "
+    "refused") {
+  machine m;
+  {
+    sim_storage storage(m.host, data_directory);
+    REQUIRE(m.run(storage.load()));
+    storage.save_snapshot({9, 1}, raft::to_bytes("the state machine as of index 9"));
+    REQUIRE(m.run(storage.durable(storage.last_write())));
+  }
+  const std::string renamed = path_of(raft::format::snapshot_name(12));
+  REQUIRE(m.host.rename(path_of(raft::format::snapshot_name(9)), renamed));
+  auto state = load(m);
+  REQUIRE_FALSE(state);
+  CHECK(state.error() == raft::storage_errc::corrupt_snapshot);
+  MESSAGE(state.error().message());
+  CHECK(state.error().message().find(renamed) != std::string::npos);
 }
 
 TEST_CASE(

@@ -187,31 +187,64 @@ struct decoded_record {
   log_entry entry;
 };
 
-inline decoded_record decode_record(std::span<const std::byte> bytes) {
-  decoded_record out;
+// The fields of the header at the front of `bytes` (at least record_header_size of them), as they
+// read, checked for nothing.
+struct record_header {
+  std::uint32_t payload_size = 0;
+  std::uint32_t checksum = 0;
+  term_t term = 0;
+  index_t index = 0;
+  std::uint8_t kind = 0;
+};
+
+inline record_header read_record_header(std::span<const std::byte> bytes) noexcept {
+  return record_header{load<std::uint32_t>(&bytes[0]), load<std::uint32_t>(&bytes[4]),
+                       load<std::uint64_t>(&bytes[8]), load<std::uint64_t>(&bytes[16]),
+                       static_cast<std::uint8_t>(bytes[24])};
+}
+
+// What starts at the front of `bytes`, without copying the payload: the status, and when intact
+// the record's size. A length field claiming more than `bytes` holds is cut_short before anything
+// is read or allocated for it.
+struct checked_record {
+  record_status status = record_status::damaged;
+  std::size_t size = 0;
+  record_header header;
+};
+
+inline checked_record check_record(std::span<const std::byte> bytes) noexcept {
+  checked_record out;
   if (bytes.size() < record_header_size) {
     out.status = record_status::cut_short;
     return out;
   }
-  const std::uint64_t payload_size = load<std::uint32_t>(&bytes[0]);
-  if (payload_size > bytes.size() - record_header_size) {
+  out.header = read_record_header(bytes);
+  if (out.header.payload_size > bytes.size() - record_header_size) {
     out.status = record_status::cut_short;
     return out;
   }
-  const auto whole = bytes.first(record_header_size + payload_size);
+  const auto whole = bytes.first(record_header_size + out.header.payload_size);
   const std::uint32_t expected = wire::crc32c(whole.subspan(8), wire::crc32c(whole.first(4)));
-  const auto kind = static_cast<std::uint8_t>(bytes[24]);
-  if (load<std::uint32_t>(&bytes[4]) != expected ||
-      kind > static_cast<std::uint8_t>(entry_kind::no_op)) {
+  if (out.header.checksum != expected ||
+      out.header.kind > static_cast<std::uint8_t>(entry_kind::no_op)) {
     out.status = record_status::damaged;
     return out;
   }
   out.status = record_status::intact;
   out.size = whole.size();
-  out.index = load<std::uint64_t>(&bytes[16]);
-  out.entry.term = load<std::uint64_t>(&bytes[8]);
-  out.entry.kind = static_cast<entry_kind>(kind);
-  const auto payload = whole.subspan(record_header_size);
+  return out;
+}
+
+inline decoded_record decode_record(std::span<const std::byte> bytes) {
+  const checked_record checked = check_record(bytes);
+  decoded_record out;
+  out.status = checked.status;
+  if (checked.status != record_status::intact) return out;
+  out.size = checked.size;
+  out.index = checked.header.index;
+  out.entry.term = checked.header.term;
+  out.entry.kind = static_cast<entry_kind>(checked.header.kind);
+  const auto payload = bytes.subspan(record_header_size, checked.header.payload_size);
   out.entry.payload.assign(payload.begin(), payload.end());
   return out;
 }

@@ -6,16 +6,26 @@
 //    written only while the other holds the newest durable state, so a torn write cannot cause it.
 //  * snapshot: the snapshot-<i> with the highest i is the snapshot; it must be intact
 //    (storage_errc::corrupt_snapshot otherwise), since it was synced before it got its name.
-//    Older ones are leftovers of a compaction that a crash interrupted, and are removed.
+//    Its header must cover up to the index in its name. Older ones are leftovers of a compaction
+//    that a crash interrupted, and are removed.
 //  * log: the segments are read in index order; those holding nothing after the snapshot are
-//    removed. Every record must carry the next index. A record cut short or failing its checksum
-//    in the *last* segment is a write that never completed (nothing after it was ever reported
-//    durable): the segment is cut there, and the cut synced before the storage opens. The same in
-//    any other segment is storage_errc::corrupt_log; a record with an unexpected index, a segment
+//    removed. Every record must carry the next index. A record with an unexpected index, a segment
 //    not starting where the previous one ended, or a first segment starting after the snapshot's
-//    successor is storage_errc::log_gap. These errors name the file and the offset.
-//    (Damage in the middle of the last segment cannot be told from a torn write: it is cut too,
-//    with the records after it.)
+//    successor is storage_errc::log_gap. A record cut short or failing its checksum in any segment
+//    but the last is storage_errc::corrupt_log. These errors name the file and the offset.
+//  * the torn tail: in the *last* segment, the first damaged record may be the write a crash
+//    interrupted, and only that. file_storage starts a write only once everything before it is
+//    durable, so an interrupted write leaves the durable records, then a prefix of its own bytes
+//    (the last record cut short), or on a real device a region the file system grew without
+//    filling (zeros) -- and nothing valid after that. So the segment is cut at the damage, and the
+//    cut synced before the storage opens, only if no intact record of a later index follows it:
+//    such a record was written after the damaged bytes, and since the write holding it was synced
+//    only after theirs, it is damage to acknowledged entries, refused as storage_errc::corrupt_log
+//    naming the offset of the damage and of the record found after it. The search is bounded
+//    (see tail_scan_budget). Refusing is the safe side of what cannot be told apart: a device that
+//    persisted a torn write's later sectors but not its earlier ones, or an entry whose payload
+//    itself holds a well-formed record of the next index, make a torn tail look like damage; the
+//    operator then cuts the file at the offset the error names.
 //  * meta.tmp and snapshot.tmp are files whose preparation a crash interrupted: removed.
 #pragma once
 
@@ -90,9 +100,48 @@ co::task<co::result<bytes>> read_file(Executor& executor, std::string path) {
   co_return co_await read_whole_file(executor, *f);
 }
 
+// How many bytes the search for an intact record after damage may checksum: a few passes over the
+// damaged region, at least a mebibyte. Real damage never comes near it (a candidate must carry a
+// plausible index before its checksum is computed); a region crafted to hold overlapping
+// candidates, each claiming a long payload, could otherwise cost time quadratic in its size.
+inline std::uint64_t tail_scan_budget(std::uint64_t damaged_bytes) noexcept {
+  return std::max<std::uint64_t>(std::uint64_t{1} << 20, 4 * damaged_bytes);
+}
+
+// What follows the first damaged record of the last segment.
+struct after_damage {
+  enum { nothing, intact_record, too_costly } found = nothing;
+  std::uint64_t offset = 0;  // of the intact record
+  index_t index = 0;         // the index it holds
+};
+
+// Looks for an intact record after the damaged one at `damaged_at`, which should have held
+// `damaged_index`: at every later offset, a record that could continue this log there. A record of
+// index i at offset y comes after i - damaged_index records of at least record_header_size bytes,
+// so only indexes in (damaged_index, damaged_index + (y - damaged_at) / record_header_size] are
+// checked; anything else cannot be one of this log's records at that place.
+inline after_damage find_record_after_damage(std::span<const std::byte> segment,
+                                             std::uint64_t damaged_at, index_t damaged_index) {
+  const std::uint64_t budget = tail_scan_budget(segment.size() - damaged_at);
+  std::uint64_t checksummed = 0;
+  for (std::uint64_t at = damaged_at + 1; at + format::record_header_size <= segment.size(); ++at) {
+    const auto rest = segment.subspan(at);
+    const format::record_header header = format::read_record_header(rest);
+    if (header.index <= damaged_index) continue;
+    if (header.index - damaged_index > (at - damaged_at) / format::record_header_size) continue;
+    if (header.payload_size > rest.size() - format::record_header_size) continue;
+    checksummed += format::record_header_size + header.payload_size;
+    if (checksummed > budget) return {after_damage::too_costly, at, header.index};
+    if (format::check_record(rest).status == format::record_status::intact) {
+      return {after_damage::intact_record, at, header.index};
+    }
+  }
+  return {};
+}
+
 // Reads one segment into `segment` (its offsets) and, for records after `covered_index`, into
 // `entries`. Awaits the reads and, in the last segment, the cut of a torn tail and its sync; ends
-// with an error naming the file and offset if the segment is damaged before its end.
+// with an error naming the file and offset if the segment is damaged anywhere but a torn tail.
 template <class Executor>
 co::task<co::result<std::uint64_t>> read_segment(Executor& executor, std::string path, bool last,
                                                  index_t covered_index, log_segment* segment,
@@ -107,13 +156,28 @@ co::task<co::result<std::uint64_t>> read_segment(Executor& executor, std::string
     format::decoded_record record = format::decode_record(all.subspan(offset));
     const std::string where = path + " at offset " + std::to_string(offset);
     if (record.status != format::record_status::intact) {
+      const std::string damage = record.status == format::record_status::cut_short
+                                     ? "the segment ends inside a record"
+                                     : "the record fails its checksum";
       if (!last) {
         co_return storage_error(storage_errc::corrupt_log,
-                                where + ": " +
-                                    (record.status == format::record_status::cut_short
-                                         ? "the segment ends inside a record"
-                                         : "the record fails its checksum") +
+                                where + ": " + damage +
                                     " (not the last segment: acknowledged entries follow)");
+      }
+      const after_damage after = find_record_after_damage(all, offset, segment->end_index());
+      if (after.found == after_damage::intact_record) {
+        co_return storage_error(storage_errc::corrupt_log,
+                                where + ": " + damage + ", yet an intact record of index " +
+                                    std::to_string(after.index) + " follows at offset " +
+                                    std::to_string(after.offset) +
+                                    " (damage to acknowledged entries, not a torn write)");
+      }
+      if (after.found == after_damage::too_costly) {
+        co_return storage_error(storage_errc::corrupt_log,
+                                where + ": " + damage +
+                                    ", and the bytes after it hold too many would-be records to "
+                                    "tell a torn write from damage (the search stopped at offset " +
+                                    std::to_string(after.offset) + ")");
       }
       break;  // a write that never completed
     }
@@ -163,15 +227,24 @@ co::task<co::result<void>> read_meta(Executor& executor, std::string path,
   co_return co::result<void>{};
 }
 
-// The snapshot in the file at `path`, which must be intact. Awaits the open and the read.
+// The snapshot in the file at `path`, which must be intact and cover up to `named_index`, the
+// index in its name. Awaits the open and the read.
 template <class Executor>
-co::task<co::result<void>> read_snapshot(Executor& executor, std::string path,
+co::task<co::result<void>> read_snapshot(Executor& executor, std::string path, index_t named_index,
                                          recovered_directory<typename Executor::file>* out) {
   auto content = co_await read_file(executor, path);
   if (!content) co_return content.error();
   std::string why;
   auto snapshot = format::decode_snapshot(*content, why);
   if (!snapshot) co_return storage_error(storage_errc::corrupt_snapshot, path + ": " + why);
+  // The name is what orders snapshots and what the next compaction removes: one that disagrees
+  // with the header would pick the wrong snapshot, or be left behind forever.
+  if (snapshot->meta.last_index != named_index) {
+    co_return storage_error(storage_errc::corrupt_snapshot,
+                            path + ": the header at offset 0 covers up to index " +
+                                std::to_string(snapshot->meta.last_index) + ", not the " +
+                                std::to_string(named_index) + " of the file's name");
+  }
   out->state.snapshot = snapshot->meta;
   out->state.snapshot_data = std::move(snapshot->data);
   co_return co::result<void>{};
@@ -262,7 +335,7 @@ co::task<co::result<recovered_directory<typename Executor::file>>> recover_direc
   }
   if (!snapshots.empty()) {
     const std::string newest = detail::path_in(directory, format::snapshot_name(snapshots.back()));
-    auto snapshot = co_await detail::read_snapshot(executor, newest, &out);
+    auto snapshot = co_await detail::read_snapshot(executor, newest, snapshots.back(), &out);
     if (!snapshot) co_return snapshot.error();
     snapshots.pop_back();
     for (index_t older : snapshots) leftovers.push_back(format::snapshot_name(older));
