@@ -304,18 +304,18 @@ TEST_CASE("Nemesis: every fault at once for a simulated minute; every acknowledg
     // Every server applies the whole log; each acknowledged proposal is in it where propose()
     // said, with its payload, in its term; no payload was committed twice.
     const raft::index_t last = c.one(command(rng.next()), servers, true);
-    std::set<raft::bytes> payloads;
+    std::set<std::string> payloads;  // as text: g++ 12 -O3 warns falsely on a set of byte vectors
     for (raft::index_t index = 1; index <= last; ++index) {
       const raft::log_entry& e = c.checker().committed(index);
       if (e.kind != raft::entry_kind::command) continue;
       c.wait(index, servers, std::nullopt);
-      if (!payloads.insert(e.payload).second)
+      if (!payloads.insert(raft::to_string(e.payload)).second)
         c.fail("payload " + raft::to_string(e.payload) + " committed twice");
     }
     // What propose() called not committed is not in the log, and never will be: the log is whole
     // and settled, and a payload is proposed once.
     for (const raft::bytes& payload : log.not_committed) {
-      if (payloads.contains(payload))
+      if (payloads.contains(raft::to_string(payload)))
         c.fail("proposal " + raft::to_string(payload) + " was reported not committed, but committed");
     }
     for (const acknowledged& ack : log.acknowledged_proposals) {

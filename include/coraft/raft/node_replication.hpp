@@ -140,31 +140,32 @@ co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
         progress.mode == peer_progress::mode::replicating ? options_.max_appends_in_flight : 1;
     bool has_entries = progress.next_index <= log_.last_index();
     bool room = !snapshotting && !paused && progress.in_flight < window;
-    // A heartbeat is anchored at the peer's known match, so it needs that entry's term: not while a
-    // snapshot is on its way or the match lies in the compacted prefix.
-    const bool may_heartbeat = !snapshotting && progress.match_index >= log_.base_index();
+    // A heartbeat goes every interval whatever else is happening — entries failing to go, a probe
+    // or a snapshot on its way — so the peer never times out while this leader lives (§5.2). It is
+    // anchored at the known match, or at the snapshot's index while the match lies in the
+    // compacted prefix (the peer may then reject it; it resets the peer's timer all the same).
+    // It takes no window slot: on a slow link, heartbeats in flight must not keep entries back.
+    const index_t anchor = std::max(progress.match_index, log_.base_index());
     const io::time_point next_heartbeat = progress.last_sent + options_.heartbeat_interval;
-    bool heartbeat_due = may_heartbeat && now >= next_heartbeat;
+    bool heartbeat_due = now >= next_heartbeat;
     // A failed request (lost, timed out, refused by the transport) pauses the peer until one
     // interval after it was sent; until another request goes out, the pause ends after last_sent.
     // The retry of its entries must not take the heartbeat's place: whatever keeps failing for
-    // them would then starve the peer of heartbeats too, and it would time out and disrupt a
-    // leader that is alive (§5.2). So that slot carries a bare heartbeat, and the entries follow
-    // once it is answered.
+    // them would then starve the peer of heartbeats too. So that slot carries a bare heartbeat,
+    // and the entries follow it.
     const bool last_request_failed = progress.paused_until > progress.last_sent;
     const bool with_entries = room && !(heartbeat_due && last_request_failed);
     if ((has_entries && room) || heartbeat_due) {
-      // With room, send from next_index (entries if there are any); without, a bare heartbeat
-      // anchored at the known match, which the peer accepts whatever is still in flight.
+      // Send from next_index (entries if there are any), or a bare heartbeat.
       append_entries_args args = with_entries ? next_append(progress.next_index, true)
-                                              : next_append(progress.match_index + 1, false);
+                                              : next_append(anchor + 1, false);
       if (progress.mode == peer_progress::mode::replicating) progress.next_index += args.entries.size();
-      ++progress.in_flight;
+      if (with_entries) ++progress.in_flight;
       progress.last_sent = now;
-      requests.spawn(send_append(peer, std::move(args), room, leading));
+      requests.spawn(send_append(peer, std::move(args), with_entries, leading));
       continue;
     }
-    io::time_point wake_at = may_heartbeat ? next_heartbeat : now + options_.heartbeat_interval;
+    io::time_point wake_at = next_heartbeat;
     if (paused) wake_at = std::min(wake_at, progress.paused_until);
     auto woken = co_await co::when_any(sleep_until(wake_at), progress.wake.wait());
     bool cancelled = woken.index() == 0 ? !std::get<0>(woken) : !std::get<1>(woken);
@@ -186,7 +187,7 @@ co::task<void> node<E, T, S>::send_append(node_id peer, append_entries_args args
   if (reply && observe_term(reply->term)) co_return;
   if (role_ != role::leader || current_term_ != term) co_return;
   peer_progress& progress = leading->of(peer);
-  --progress.in_flight;
+  if (from_next_index) --progress.in_flight;
   progress.wake.set();
   if (progress.mode == peer_progress::mode::snapshotting) {
     // A snapshot is on its way; only a success may still move the peer's position forward.

@@ -18,7 +18,8 @@ struct node<E, T, S>::peer_progress {
   // replicating: up to max_appends_in_flight requests, next_index running ahead of match_index.
   // snapshotting: the entries it needs are compacted; a snapshot is on its way, nothing else is.
   enum class mode { probing, replicating, snapshotting } mode = mode::probing;
-  std::size_t in_flight = 0;        // AppendEntries sent and not yet answered
+  std::size_t in_flight = 0;        // requests sent from next_index (or the snapshot) not yet
+                                    // answered; bare heartbeats are not counted
   io::time_point last_sent{};       // for the heartbeat
   // After a failed call, no entries or snapshot go to the peer before this (one heartbeat interval
   // after the failed send): a transport that fails at once, for a peer that is down, must not turn
