@@ -111,6 +111,14 @@ def read_reply(sock):
     return ReplyReader(sock).reply()
 
 
+def print_member_logs(directory, tail=3000):
+    """Print the end of every member's log in `directory`, for a failed test's report."""
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".log"):
+            print(f"--- {name}")
+            print(open(os.path.join(directory, name), errors="replace").read()[-tail:])
+
+
 def info(port):
     text = raw_command(port, "INFO").decode(errors="replace")
     return dict(re.findall(r"^(\w+):(.*?)\r?$", text, re.MULTILINE))

@@ -16,7 +16,8 @@ import time
 
 import redis
 
-from cluster_support import Cluster, ReplyReader, encode, info, raw_command, wait_until
+from cluster_support import (Cluster, ReplyReader, encode, info, print_member_logs, raw_command,
+                             wait_until)
 
 DEFAULT_LIMIT = 1 << 20
 LARGEST_ARGUMENT = 16 << 20  # the largest bulk string coraft-kv's parser takes
@@ -161,10 +162,7 @@ def main():
         finally:
             cluster.stop_all()
             if failures:
-                for name in os.listdir(directory):
-                    if name.endswith(".log"):
-                        print(f"--- {name}")
-                        print(open(os.path.join(directory, name), errors="replace").read()[-3000:])
+                print_member_logs(directory)
     print(f"{len(failures)} failed")
     sys.exit(1 if failures else 0)
 

@@ -19,8 +19,8 @@ import tempfile
 
 import redis
 
-from cluster_support import (Cluster, RedisServer, ReplyReader, encode, info, raw_command,
-                             wait_until)
+from cluster_support import (Cluster, RedisServer, ReplyReader, encode, info, print_member_logs,
+                             raw_command, wait_until)
 
 SEQUENCE = [
     ["PING"], ["PING", "hello"], ["ECHO", "a b c"], ["ping", "x", "y"],
@@ -141,10 +141,7 @@ def main():
             if reference:
                 reference.stop()
             if failures:
-                for name in os.listdir(directory):
-                    if name.endswith(".log"):
-                        print(f"--- {name}")
-                        print(open(os.path.join(directory, name), errors="replace").read()[-3000:])
+                print_member_logs(directory)
     print(f"{len(failures)} failed")
     sys.exit(1 if failures else 0)
 
