@@ -1,9 +1,10 @@
-// tests/raft/cluster.hpp — a simulated Raft cluster for scenario tests, with Raft's safety properties
-// checked after every simulated step.
+// tests/raft/cluster.hpp — a simulated Raft cluster for scenario tests, on either stack (see
+// stacks.hpp), with Raft's safety properties checked after every simulated step.
 //
 // Modelled on the test harness of the well-known MIT 6.824 lab: servers can be disconnected,
 // partitioned, crashed and restarted from what their disk held; the network can drop, delay and
-// reorder messages. Everything runs in one sim::world from one seed, so a failure replays exactly.
+// reorder messages; on the production stack the disks can fail, fill up and slow down. Everything
+// runs in one sim::world from one seed, so a failure replays exactly.
 #pragma once
 
 #include <cstdint>
@@ -17,35 +18,13 @@
 #include <vector>
 
 #include <coraft/co/scope.hpp>
-#include <coraft/raft/memory_storage.hpp>
-#include <coraft/raft/node.hpp>
-#include <coraft/raft/sim_transport.hpp>
-#include <coraft/sim/links.hpp>
+#include <coraft/sim/network.hpp>
 #include <coraft/sim/world.hpp>
 
 #include "safety_checker.hpp"
+#include "stacks.hpp"
 
 namespace coraft::test {
-
-using namespace std::chrono_literals;
-
-// Raft messages between node ids, carried by the simulated links of their hosts "n1", "n2", ...
-struct raft_wires {
-  sim::world* world;
-  sim::links* links;
-  static std::string host(raft::node_id id) {
-    std::string name = "n";  // appended, not "n" + ...: g++ 12 -O3 warns falsely (-Wrestrict) there
-    name += std::to_string(id);
-    return name;
-  }
-  void deliver(raft::node_id from, raft::node_id to, std::function<void()> on_arrival) {
-    if (auto delay = links->message_delay(host(from), host(to))) world->after(*delay, std::move(on_arrival));
-  }
-};
-
-using sim_transport = raft::sim_transport<raft_wires, sim::world>;
-using sim_storage = raft::memory_storage<sim::world>;
-using sim_node = raft::node<sim::world, sim_transport, sim_storage>;
 
 // The timing of the lab's tests: leaders elected within a few seconds, heartbeats well under 10/s
 // per peer is not required here, but elections settle well within the lab's bounds.
@@ -60,10 +39,22 @@ inline constexpr io::duration election_timeout = 1000ms;  // the lab's RaftElect
 
 class cluster {
  public:
-  cluster(std::uint64_t seed, int servers, bool unreliable = false, raft::options opts = lab_options())
-      : seed_(seed), world_(seed), links_(world_), wires_{&world_, &links_}, board_(wires_),
+  cluster(simulation sim, int servers, bool unreliable = false, raft::options opts = lab_options())
+      : simulation_(sim), world_(sim.seed), network_(world_), wires_{&network_}, board_(wires_),
         options_(opts), servers_(static_cast<std::size_t>(servers)) {
-    for (int i = 0; i < servers; ++i) links_.add_host(raft_wires::host(id(i)));
+    for (int i = 0; i < servers; ++i) {
+      if (production())
+        servers_[i].machine = std::make_unique<sim::host>(world_, network_, host_name(id(i)));
+      else
+        network_.add_host(host_name(id(i)));
+    }
+    // A stream retransmits a lost segment after a fifth of the election timeout, the ratio of
+    // Linux's minimum RTO (200 ms) to a production election timeout (etcd's 1 s): a single loss
+    // delays a heartbeat, and only losses in a row cost an election. With the RTO above the
+    // lab's 150 ms election timeout, each lost heartbeat would be one.
+    sim::stream_settings streams;
+    streams.retransmission_timeout = opts.election_timeout / 5;
+    network_.set_stream_settings(streams);
     set_unreliable(unreliable);
     for (int i = 0; i < servers; ++i) start(i);
   }
@@ -76,59 +67,99 @@ class cluster {
   int size() const { return static_cast<int>(servers_.size()); }
   static raft::node_id id(int i) { return static_cast<raft::node_id>(i + 1); }
   sim::world& world() { return world_; }
-  sim::links& links() { return links_; }
+  sim::network& network() { return network_; }
   safety_checker& checker() { return checker_; }
-  std::uint64_t seed() const { return seed_; }
+  std::uint64_t seed() const { return simulation_.seed; }
+  test::stack stack() const { return simulation_.stack; }
+  bool production() const { return simulation_.stack == stack::production; }
 
   // ---- the servers -------------------------------------------------------------------------------
 
-  bool running(int i) const { return servers_[i].node != nullptr; }
+  // Whether server i runs: started, not stopped, and not exited because its disk failed its start.
+  bool running(int i) const {
+    return servers_[i].member != nullptr && servers_[i].member->exit_reason().empty();
+  }
   bool connected(int i) const { return servers_[i].connected; }
-  sim_node* node(int i) { return servers_[i].node.get(); }
-  // Server i's disk, which outlives its runs: tests inject faults through it.
-  raft::memory_disk& disk(int i) { return servers_[i].disk; }
+  test::member* node(int i) { return servers_[i].member.get(); }
+  // Server i's machine, on the production stack: its disk, its faults.
+  sim::host& machine(int i) {
+    if (!production()) throw std::logic_error("the fast stack has no machines");
+    return *servers_[i].machine;
+  }
+
+  // Server i's disk fails with `why` (EIO or ENOSPC) until repair_disk(i), across its crashes, as a
+  // failing device would. On the fast stack every sync fails with it. On the production stack EIO
+  // fails every write and every sync, and ENOSPC every write that needs space: the disk is full.
+  void break_disk(int i, std::errc why) {
+    if (!production()) {
+      servers_[i].disk.sync_error = std::make_error_code(why);
+      return;
+    }
+    sim::disk& d = machine(i).disk();
+    if (why == std::errc::no_space_on_device) {
+      d.faults().capacity = d.used();
+    } else {
+      d.faults().write_failure = 1.0;
+      d.faults().sync_failure = 1.0;
+    }
+  }
+  void repair_disk(int i) {
+    if (production()) machine(i).disk().faults() = sim::disk_faults{};
+    else servers_[i].disk.sync_error = {};
+  }
+  // Disk operations on server i that its faults failed so far.
+  std::uint64_t disk_failures(int i) {
+    return production() ? machine(i).disk().failures() : servers_[i].disk.failed_syncs;
+  }
 
   // Start a fresh run of server i from what its disk holds (the lab's start1).
   void start(int i) {
     server& s = servers_[i];
-    if (s.node) stop(i);
-    links_.set_up(raft_wires::host(id(i)), true);
-    std::vector<raft::node_id> peers;
-    for (int j = 0; j < size(); ++j)
-      if (j != i) peers.push_back(id(j));
+    if (s.member) stop(i);
+    std::vector<raft::node_id> members;
+    for (int j = 0; j < size(); ++j) members.push_back(id(j));
     raft::options o = options_;
-    o.random_seed = seed_ * 1000003 + static_cast<std::uint64_t>(i) * 7919 + (++s.runs);
-    s.storage = std::make_unique<sim_storage>(world_, s.disk, 500us);
-    s.transport = std::make_unique<sim_transport>(board_, world_, id(i), 100ms);
-    s.node = std::make_unique<sim_node>(world_, *s.transport, *s.storage, id(i), peers, o);
-    s.life = std::make_unique<co::scope>(world_);
+    o.random_seed = seed() * 1000003 + static_cast<std::uint64_t>(i) * 7919 + (++s.runs);
+    if (production()) {
+      s.machine->restart();
+      s.member = std::make_unique<production_member>(*s.machine, id(i), members, o);
+      s.life = std::make_unique<co::scope>(*s.machine);
+    } else {
+      network_.host_up(host_name(id(i)));
+      std::erase(members, id(i));
+      s.member = std::make_unique<fast_member>(world_, board_, s.disk, id(i), members, o);
+      s.life = std::make_unique<co::scope>(world_);
+    }
     checker_.restarted(id(i));
-    s.life->spawn(s.node->run());
+    s.life->spawn(s.member->run());
     s.life->spawn(consume(i));
   }
 
   // Crash server i: its coroutines stop where they are and whatever its disk had not synced is lost
-  // (the lab's crash1).
+  // (the lab's crash1). On the production stack that is a power cut of its machine, which happens
+  // first: nothing the node does while it winds down reaches the disk or the network.
   void stop(int i) {
     server& s = servers_[i];
-    if (!s.node) return;
+    if (!s.member) return;
+    if (production()) s.machine->crash();
     s.life->request_stop();
     while (s.life->size() > 0) step();
     rethrow_failure(s);
+    const traffic t = s.member->sent();
+    retired_traffic_.rpcs += t.rpcs;
+    retired_traffic_.payload_bytes += t.payload_bytes;
     s.life.reset();
-    s.node.reset();
-    s.transport.reset();
-    s.storage.reset();
-    links_.set_up(raft_wires::host(id(i)), false);
+    s.member.reset();
+    if (!production()) network_.host_down(host_name(id(i)));
   }
 
   void disconnect(int i) {
     servers_[i].connected = false;
-    links_.disconnect(raft_wires::host(id(i)));
+    network_.disconnect(host_name(id(i)));
   }
   void connect(int i) {
     servers_[i].connected = true;
-    links_.reconnect(raft_wires::host(id(i)));
+    network_.reconnect(host_name(id(i)));
   }
 
   void set_unreliable(bool unreliable) {
@@ -144,20 +175,31 @@ class cluster {
     apply_faults();
   }
 
-  std::uint64_t rpc_total() const { return board_.rpcs_sent(); }
-  std::uint64_t bytes_total() const { return board_.payload_bytes_sent(); }
+  // RPCs sent so far, requests and replies alike, and the bytes of entries and snapshots they
+  // carried.
+  std::uint64_t rpc_total() const { return traffic_total().rpcs; }
+  std::uint64_t bytes_total() const { return traffic_total().payload_bytes; }
+  // The fast stack's switchboard sees every request whole: the largest one's size, and how many
+  // it refused for their size.
   std::size_t largest_request_bytes() const { return board_.largest_request_bytes(); }
   std::uint64_t requests_too_large() const { return board_.requests_too_large(); }
 
   // ---- time ---------------------------------------------------------------------------------------
 
-  // One simulated step, then every safety check.
+  // One simulated step, then every safety check. A run that takes a million steps without the
+  // clock moving is a livelock (a coroutine that loops without awaiting time): a failure, not a hang.
   void step() {
     world_.step();
+    if (world_.now() != last_step_time_) {
+      last_step_time_ = world_.now();
+      steps_at_this_time_ = 0;
+    } else if (++steps_at_this_time_ > 1'000'000) {
+      fail("livelock: a million steps without simulated time passing");
+    }
     for (int i = 0; i < size(); ++i) {
-      if (servers_[i].node) {
+      if (servers_[i].member) {
         rethrow_failure(servers_[i]);
-        checker_.check_node(*servers_[i].node);
+        if (running(i)) checker_.check_node(*servers_[i].member);
       }
     }
   }
@@ -277,17 +319,33 @@ class cluster {
     fail("one(" + raft::to_string(command) + ") failed to reach agreement");
   }
 
+  // Fails the scenario: `why`, when, and what each server was doing then.
   [[noreturn]] void fail(const std::string& why) {
-    throw std::runtime_error(why + " (at " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(world_.elapsed()).count()) + " ms)");
+    const auto at = std::chrono::duration_cast<std::chrono::milliseconds>(world_.elapsed()).count();
+    throw std::runtime_error(why + " (at " + std::to_string(at) + " ms;" + describe_servers() + ")");
+  }
+  std::string describe_servers() const {
+    std::string out;
+    for (int i = 0; i < size(); ++i) {
+      out += " [" + std::to_string(i) + ": ";
+      if (!running(i)) {
+        out += servers_[i].member ? "exited: " + servers_[i].member->exit_reason() + "]" : "down]";
+        continue;
+      }
+      const raft::node_status st = servers_[i].member->status();
+      out += std::string(raft::to_string(st.role)) + " term " + std::to_string(st.term) + " commit " +
+             std::to_string(st.commit_index) + " last " + std::to_string(st.last_index) +
+             (connected(i) ? "" : " disconnected") + "]";
+    }
+    return out;
   }
 
  private:
   struct server {
-    raft::memory_disk disk;  // survives crashes
-    std::unique_ptr<sim_storage> storage;
-    std::unique_ptr<sim_transport> transport;
-    std::unique_ptr<sim_node> node;
-    std::unique_ptr<co::scope> life;  // the node's run() and the consumer of its applied entries
+    raft::memory_disk disk;               // the fast stack's disk: survives crashes
+    std::unique_ptr<sim::host> machine;   // the production stack's machine: survives crashes
+    std::unique_ptr<test::member> member;  // the current run, while the server runs
+    std::unique_ptr<co::scope> life;  // the member's run() and the consumer of its applied entries
     std::map<raft::index_t, raft::bytes> applied;  // commands applied in the current run
     bool connected = true;
     std::uint64_t runs = 0;
@@ -297,7 +355,7 @@ class cluster {
   co::task<void> consume(int i) {
     server& s = servers_[i];
     s.applied.clear();
-    sim_node* n = s.node.get();
+    test::member* n = s.member.get();
     for (;;) {
       auto entry = co_await n->applied().recv();
       if (!entry) co_return;
@@ -378,20 +436,35 @@ class cluster {
       f.long_delay_min = 200ms;
       f.long_delay_max = 2200ms;
     }
-    links_.set_faults(f);
+    network_.set_faults(f);
   }
 
-  std::uint64_t seed_;
+  traffic traffic_total() const {
+    if (!production()) return {board_.rpcs_sent(), board_.payload_bytes_sent()};
+    traffic total = retired_traffic_;
+    for (const server& s : servers_) {
+      if (!s.member) continue;
+      const traffic t = s.member->sent();
+      total.rpcs += t.rpcs;
+      total.payload_bytes += t.payload_bytes;
+    }
+    return total;
+  }
+
+  simulation simulation_;
   sim::world world_;
-  sim::links links_;
-  raft_wires wires_;
-  raft::sim_switchboard<raft_wires, sim::world> board_;
+  sim::network network_;
+  raft_wires wires_;  // the fast stack's messages
+  sim_board board_;
   raft::options options_;
   std::vector<server> servers_;
   safety_checker checker_;
   raft::index_t snapshot_interval_ = 0;
   bool unreliable_ = false;
   bool long_reordering_ = false;
+  traffic retired_traffic_;  // what the production stack's past runs sent
+  io::time_point last_step_time_{};
+  std::uint64_t steps_at_this_time_ = 0;
 };
 
 inline raft::bytes command(std::uint64_t value) { return raft::to_bytes(std::to_string(value)); }

@@ -41,7 +41,7 @@ co::result<raft::proposal> propose_and_wait(cluster& c, int i, raft::bytes comma
   std::optional<co::result<raft::proposal>> outcome;
   {
     co::scope client(c.world());
-    client.spawn([](sim_node* node, raft::bytes command,
+    client.spawn([](test::member* node, raft::bytes command,
                     std::optional<co::result<raft::proposal>>* out) -> co::task<void> {
       out->emplace(co_await node->propose(std::move(command)));
     }(c.node(i), std::move(command), &outcome));
@@ -57,19 +57,22 @@ co::result<raft::proposal> propose_and_wait(cluster& c, int i, raft::bytes comma
 }  // namespace
 
 TEST_CASE("EntryAtTheLimit: an entry of exactly max_entry_bytes commits, and no request exceeds max_bytes_per_append") {
-  for_each_seed("EntryAtTheLimit", [](std::uint64_t seed) {
-    cluster c(seed, 3, false, small_entries());
+  for_each_seed("EntryAtTheLimit", [](simulation sim) {
+    cluster c(sim, 3, false, small_entries());
     const int leader = c.check_one_leader();
-    c.one(payload(entry_limit, seed), 3, true);
+    c.one(payload(entry_limit, sim.seed), 3, true);
 
     // A follower misses a run of entries at the limit; it catches up in requests that hold as many
     // as fit when encoded (two), not as many as their payloads would suggest (three).
     const int behind = (leader + 1) % 3;
     c.disconnect(behind);
-    for (std::uint64_t k = 0; k < 12; ++k) c.one(payload(entry_limit, seed + k + 1), 2, true);
+    for (std::uint64_t k = 0; k < 12; ++k) c.one(payload(entry_limit, sim.seed + k + 1), 2, true);
     c.connect(behind);
-    c.one(payload(entry_limit, seed + 100), 3, true);
+    c.one(payload(entry_limit, sim.seed + 100), 3, true);
 
+    // The fast stack's switchboard sees every request whole. (On the production stack an oversized
+    // request is a frame TCP refuses, and the catch-up above would not have completed.)
+    if (c.production()) return;
     if (c.largest_request_bytes() > small_entries().max_bytes_per_append)
       c.fail("a request of " + std::to_string(c.largest_request_bytes()) +
              " bytes exceeds max_bytes_per_append");
@@ -78,35 +81,35 @@ TEST_CASE("EntryAtTheLimit: an entry of exactly max_entry_bytes commits, and no 
 }
 
 TEST_CASE("EntryOverTheLimit: one byte more is refused with entry_too_large, and the cluster keeps committing") {
-  for_each_seed("EntryOverTheLimit", [](std::uint64_t seed) {
-    cluster c(seed, 3, false, small_entries());
+  for_each_seed("EntryOverTheLimit", [](simulation sim) {
+    cluster c(sim, 3, false, small_entries());
     const int leader = c.check_one_leader();
     c.one(command(1), 3, true);
     const raft::term_t term = c.check_terms();
     const raft::index_t last = c.node(leader)->status().last_index;
 
-    const raft::start_result started = c.node(leader)->start(payload(entry_limit + 1, seed));
+    const raft::start_result started = c.node(leader)->start(payload(entry_limit + 1, sim.seed));
     if (started.error != raft::errc::entry_too_large || started.index != 0 || !started.is_leader)
       c.fail("start() of an entry over the limit was not refused with entry_too_large");
-    const auto proposed = propose_and_wait(c, leader, payload(entry_limit + 1, seed));
+    const auto proposed = propose_and_wait(c, leader, payload(entry_limit + 1, sim.seed));
     if (proposed || proposed.error() != raft::errc::entry_too_large)
       c.fail("propose() of an entry over the limit was not refused with entry_too_large");
     // A follower refuses it as well: it is too large wherever it goes.
     const int follower = (leader + 1) % 3;
-    if (c.node(follower)->start(payload(entry_limit + 1, seed)).error != raft::errc::entry_too_large)
+    if (c.node(follower)->start(payload(entry_limit + 1, sim.seed)).error != raft::errc::entry_too_large)
       c.fail("a follower's start() of an entry over the limit was not refused with entry_too_large");
     if (c.node(leader)->status().last_index != last) c.fail("a refused entry was appended");
 
     for (std::uint64_t k = 2; k < 6; ++k) c.one(command(k), 3, true);
-    c.one(payload(entry_limit, seed), 3, true);
+    c.one(payload(entry_limit, sim.seed), 3, true);
     if (c.check_terms() != term) c.fail("the term changed: the refused entry disturbed the leader");
   });
 }
 
 TEST_CASE("OptionChecks: a node refuses options whose requests could not fit its transport, naming the option") {
   sim::world world(1);
-  sim::links links(world);
-  raft_wires wires{&world, &links};
+  sim::network network(world);
+  raft_wires wires{&network};
   raft::sim_switchboard<raft_wires, sim::world> board(wires);
   raft::memory_disk disk;
   sim_storage storage(world, disk, 500us);
@@ -207,8 +210,8 @@ using refusing_node = raft::node<sim::world, refusing_transport, sim_storage>;
 // Three nodes over refusing transports, with the safety checks after every step.
 struct refusing_cluster {
   sim::world world;
-  sim::links links{world};
-  raft_wires wires{&world, &links};
+  sim::network network{world};
+  raft_wires wires{&network};
   raft::sim_switchboard<raft_wires, sim::world> board{wires};
   raft::node_id refused = raft::nobody;
   safety_checker checker;
@@ -222,8 +225,8 @@ struct refusing_cluster {
     sim::link_faults faults;
     faults.min_delay = 0ms;
     faults.max_delay = 1ms;
-    for (raft::node_id id = 1; id <= 3; ++id) links.add_host(raft_wires::host(id));
-    links.set_faults(faults);
+    for (raft::node_id id = 1; id <= 3; ++id) network.add_host(host_name(id));
+    network.set_faults(faults);
     for (raft::node_id id = 1; id <= 3; ++id) {
       std::vector<raft::node_id> peers;
       for (raft::node_id other = 1; other <= 3; ++other)
@@ -272,8 +275,8 @@ struct refusing_cluster {
 }  // namespace
 
 TEST_CASE("HeartbeatsThroughRefusedEntries: a follower whose entries keep failing still hears a heartbeat every interval") {
-  for_each_seed("HeartbeatsThroughRefusedEntries", [](std::uint64_t seed) {
-    refusing_cluster c(seed);
+  for_each_seed("HeartbeatsThroughRefusedEntries", [](simulation sim) {
+    refusing_cluster c(sim.seed);
     c.run_for(2s);
     const auto leader = c.leader();
     if (!leader) throw std::runtime_error("no leader after 2 s");
@@ -311,5 +314,5 @@ TEST_CASE("HeartbeatsThroughRefusedEntries: a follower whose entries keep failin
     c.run_for(1s);
     if (c.nodes[starved]->status().commit_index != leading.status().commit_index)
       throw std::runtime_error("the starved follower did not catch up");
-  });
+  }, seed_counts{.fast = 20, .production = 0});  // its own transport, on the fast stack's
 }

@@ -8,8 +8,8 @@ using namespace coraft;
 using namespace coraft::test;
 
 TEST_CASE("InitialElection: three servers elect one leader and keep it while nothing fails") {
-  for_each_seed("InitialElection", [](std::uint64_t seed) {
-    cluster c(seed, 3);
+  for_each_seed("InitialElection", [](simulation sim) {
+    cluster c(sim, 3);
     c.check_one_leader();
     // Let followers learn of the election before comparing terms.
     c.sleep(50ms);
@@ -24,9 +24,9 @@ TEST_CASE("InitialElection: three servers elect one leader and keep it while not
 }
 
 TEST_CASE("ReElection: a new leader is elected when the leader disconnects, none without a majority") {
-  for_each_seed("ReElection", [](std::uint64_t seed) {
+  for_each_seed("ReElection", [](simulation sim) {
     const int n = 3;
-    cluster c(seed, n);
+    cluster c(sim, n);
     int leader1 = c.check_one_leader();
     // The leader disconnects: a new one is elected.
     c.disconnect(leader1);
@@ -49,9 +49,9 @@ TEST_CASE("ReElection: a new leader is elected when the leader disconnects, none
 }
 
 TEST_CASE("ManyElections: seven servers, three disconnected at random ten times, a leader each time") {
-  for_each_seed("ManyElections", [](std::uint64_t seed) {
+  for_each_seed("ManyElections", [](simulation sim) {
     const int n = 7;
-    cluster c(seed, n);
+    cluster c(sim, n);
     c.check_one_leader();
     for (int iteration = 0; iteration < 10; ++iteration) {
       auto& rng = c.world().random();

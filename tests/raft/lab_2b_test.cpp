@@ -44,9 +44,9 @@ std::uint64_t random_value(cluster& c) { return c.world().random().next() >> 1; 
 }  // namespace
 
 TEST_CASE("BasicAgree: three servers agree on three commands, at consecutive indexes") {
-  for_each_seed("BasicAgree", [](std::uint64_t seed) {
+  for_each_seed("BasicAgree", [](simulation sim) {
     const int servers = 3;
-    cluster c(seed, servers);
+    cluster c(sim, servers);
     std::optional<raft::index_t> previous;
     for (std::uint64_t k = 1; k <= 3; ++k) {
       // Nothing is committed where the command is about to go before it is started.
@@ -64,9 +64,9 @@ TEST_CASE("BasicAgree: three servers agree on three commands, at consecutive ind
 }
 
 TEST_CASE("RPCBytes: each command's bytes are sent to each follower once, in O(N) RPCs") {
-  for_each_seed("RPCBytes", [](std::uint64_t seed) {
+  for_each_seed("RPCBytes", [](simulation sim) {
     const int servers = 3;
-    cluster c(seed, servers);
+    cluster c(sim, servers);
     raft::index_t previous = c.one(command(99), servers, false);
     const std::uint64_t bytes0 = c.bytes_total();
     const std::uint64_t rpcs0 = c.rpc_total();
@@ -104,9 +104,9 @@ TEST_CASE("RPCBytes: each command's bytes are sent to each follower once, in O(N
 }
 
 TEST_CASE("FailAgree: agreement continues without a disconnected follower, which then catches up") {
-  for_each_seed("FailAgree", [](std::uint64_t seed) {
+  for_each_seed("FailAgree", [](simulation sim) {
     const int servers = 3;
-    cluster c(seed, servers);
+    cluster c(sim, servers);
     c.one(command(101), servers, false);
     // Disconnect one follower from the network.
     int leader = c.check_one_leader();
@@ -126,9 +126,9 @@ TEST_CASE("FailAgree: agreement continues without a disconnected follower, which
 }
 
 TEST_CASE("FailNoAgree: no agreement without a majority; the majority's later leader carries on") {
-  for_each_seed("FailNoAgree", [](std::uint64_t seed) {
+  for_each_seed("FailNoAgree", [](simulation sim) {
     const int servers = 5;
-    cluster c(seed, servers);
+    cluster c(sim, servers);
     raft::index_t index10 = c.one(command(10), servers, false);
     // Three of five followers disconnect.
     int leader = c.check_one_leader();
@@ -184,9 +184,9 @@ co::task<void> start_concurrently(cluster& c, int leader, raft::term_t term, raf
 }  // namespace
 
 TEST_CASE("ConcurrentStarts: five concurrent starts on the leader all commit") {
-  for_each_seed("ConcurrentStarts", [](std::uint64_t seed) {
+  for_each_seed("ConcurrentStarts", [](simulation sim) {
     const int servers = 3;
-    cluster c(seed, servers);
+    cluster c(sim, servers);
     bool success = false;
     for (int attempt = 0; attempt < 5 && !success; ++attempt) {
       if (attempt > 0) c.sleep(3s);
@@ -229,9 +229,9 @@ TEST_CASE("ConcurrentStarts: five concurrent starts on the leader all commit") {
 }
 
 TEST_CASE("Rejoin: a partitioned leader with uncommitted entries rejoins and is overruled") {
-  for_each_seed("Rejoin", [](std::uint64_t seed) {
+  for_each_seed("Rejoin", [](simulation sim) {
     const int servers = 3;
-    cluster c(seed, servers);
+    cluster c(sim, servers);
     c.one(command(101), servers, true);
     // The leader's network fails.
     int leader1 = c.check_one_leader();
@@ -254,9 +254,9 @@ TEST_CASE("Rejoin: a partitioned leader with uncommitted entries rejoins and is 
 }
 
 TEST_CASE("Backup: a leader backs up quickly over long runs of conflicting entries") {
-  for_each_seed("Backup", [](std::uint64_t seed) {
+  for_each_seed("Backup", [](simulation sim) {
     const int servers = 5;
-    cluster c(seed, servers);
+    cluster c(sim, servers);
     c.one(command(random_value(c)), servers, true);
     // Put the leader and one follower in a partition.
     int leader1 = c.check_one_leader();
@@ -296,9 +296,9 @@ TEST_CASE("Backup: a leader backs up quickly over long runs of conflicting entri
 }
 
 TEST_CASE("Count: electing a leader and agreeing on commands take few RPCs, and so does idling") {
-  for_each_seed("Count", [](std::uint64_t seed) {
+  for_each_seed("Count", [](simulation sim) {
     const int servers = 3;
-    cluster c(seed, servers);
+    cluster c(sim, servers);
     int leader = c.check_one_leader();
     std::uint64_t total1 = c.rpc_total();
     if (total1 > 2 * 30 || total1 < 1)
@@ -349,9 +349,9 @@ TEST_CASE("Count: electing a leader and agreeing on commands take few RPCs, and 
 }
 
 TEST_CASE("IdleCount: an idle three-server cluster sends one heartbeat per follower per interval") {
-  for_each_seed("IdleCount", [](std::uint64_t seed) {
+  for_each_seed("IdleCount", [](simulation sim) {
     const int servers = 3;
-    cluster c(seed, servers);
+    cluster c(sim, servers);
     c.one(command(1), servers, false);
     int leader = c.check_one_leader();
     const raft::term_t term = c.check_terms();

@@ -33,9 +33,9 @@ io::duration figure8_pause(cluster& c) {
 }  // namespace
 
 TEST_CASE("Persist1: state survives crashes and restarts of every server, the leader's included") {
-  for_each_seed("Persist1", [](std::uint64_t seed) {
+  for_each_seed("Persist1", [](simulation sim) {
     const int servers = 3;
-    cluster c(seed, servers);
+    cluster c(sim, servers);
     c.one(command(11), servers, true);
     // Crash and restart all.
     for (int i = 0; i < servers; ++i) c.start(i);
@@ -68,9 +68,9 @@ TEST_CASE("Persist1: state survives crashes and restarts of every server, the le
 }
 
 TEST_CASE("Persist2: five rounds of partitions in which crashed servers must rejoin from disk") {
-  for_each_seed("Persist2", [](std::uint64_t seed) {
+  for_each_seed("Persist2", [](simulation sim) {
     const int servers = 5;
-    cluster c(seed, servers);
+    cluster c(sim, servers);
     std::uint64_t index = 1;
     for (int iteration = 0; iteration < 5; ++iteration) {
       c.one(command(10 + index++), servers, true);
@@ -100,9 +100,9 @@ TEST_CASE("Persist2: five rounds of partitions in which crashed servers must rej
 }
 
 TEST_CASE("Persist3: a crashed leader and follower restart and agree with a reconnected server") {
-  for_each_seed("Persist3", [](std::uint64_t seed) {
+  for_each_seed("Persist3", [](simulation sim) {
     const int servers = 3;
-    cluster c(seed, servers);
+    cluster c(sim, servers);
     c.one(command(101), 3, true);
     int leader = c.check_one_leader();
     c.disconnect((leader + 2) % servers);
@@ -125,9 +125,9 @@ namespace {
 
 // Figure 8 (§5.4.2), driven at random: commands go to whoever leads, leaders crash soon after, and
 // crashed servers restart whenever fewer than three run. The safety checker sees every step.
-void figure8(std::uint64_t seed) {
+void figure8(simulation sim) {
   const int servers = 5;
-  cluster c(seed, servers);
+  cluster c(sim, servers);
   c.one(command(random_value(c)), 1, true);
   int up = servers;
   for (int iteration = 0; iteration < 1000; ++iteration) {
@@ -161,7 +161,7 @@ void figure8(std::uint64_t seed) {
 }  // namespace
 
 TEST_CASE("Figure8: leaders crash right after accepting commands; old-term entries never commit unsafely") {
-  for_each_seed("Figure8", [](std::uint64_t seed) { figure8(seed); });
+  for_each_seed("Figure8", [](simulation sim) { figure8(sim); });
 }
 
 namespace {
@@ -195,11 +195,11 @@ bool holds(cluster& c, int i, raft::index_t index, const raft::bytes& payload) {
 //      no-op reaches them;
 //  (d) S5 is elected again by S3 and S4 and overwrites X: counting it committed would have lost it.
 TEST_CASE("Figure8Replay: an old-term entry on a majority is not committed until the new term's is") {
-  for_each_seed("Figure8Replay", [](std::uint64_t seed) {
+  for_each_seed("Figure8Replay", [](simulation sim) {
     const int servers = 5;
     raft::options opts = lab_options();
     opts.max_entries_per_append = 1;
-    cluster c(seed, servers, false, opts);
+    cluster c(sim, servers, false, opts);
     const raft::index_t k = c.one(command(1), servers, true) + 1;
     const int s1 = c.check_one_leader(), s2 = (s1 + 1) % servers;
 
@@ -242,7 +242,7 @@ TEST_CASE("Figure8Replay: an old-term entry on a majority is not committed until
         if (!reached.contains(i) && holds(c, i, k, x)) {
           sim::link_faults cut;
           cut.drop = 1.0;
-          c.links().set_faults(raft_wires::host(cluster::id(s1)), raft_wires::host(cluster::id(i)), cut);
+          c.network().set_faults(host_name(cluster::id(s1)), host_name(cluster::id(i)), cut);
           reached.insert(i);
         }
       }
@@ -254,7 +254,7 @@ TEST_CASE("Figure8Replay: an old-term entry on a majority is not committed until
     if (c.node(s1)->status().commit_index >= k)
       c.fail("S1 counted X, an entry of an older term, committed by its replicas (Figure 8)");
     c.disconnect(s1);
-    c.links().clear_link_faults();
+    c.network().clear_link_faults();
 
     // (d) S5 returns, is elected by S3 and S4, and replaces X.
     c.connect(s5);
@@ -282,9 +282,9 @@ co::task<void> agree(cluster& c, raft::bytes cmd) { (void)co_await one_async(c, 
 }  // namespace
 
 TEST_CASE("UnreliableAgree: five servers on a lossy network agree on concurrent commands") {
-  for_each_seed("UnreliableAgree", [](std::uint64_t seed) {
+  for_each_seed("UnreliableAgree", [](simulation sim) {
     const int servers = 5;
-    cluster c(seed, servers, true);
+    cluster c(sim, servers, true);
     {
       clients concurrent(c);
       for (std::uint64_t iteration = 1; iteration < 50; ++iteration) {
@@ -302,9 +302,9 @@ TEST_CASE("UnreliableAgree: five servers on a lossy network agree on concurrent 
 }
 
 TEST_CASE("Figure8Unreliable: Figure 8 by disconnection, on a lossy network that reorders a lot") {
-  for_each_seed("Figure8Unreliable", [](std::uint64_t seed) {
+  for_each_seed("Figure8Unreliable", [](simulation sim) {
     const int servers = 5;
-    cluster c(seed, servers, true);
+    cluster c(sim, servers, true);
     auto& rng = c.world().random();
     c.one(command(rng.below(10000)), 1, true);
     int up = servers;
@@ -371,9 +371,9 @@ co::task<void> churn_client(cluster& c, int me, const bool* stop, std::vector<co
 
 // Servers crash, restart, disconnect and reconnect at random while three clients keep proposing;
 // afterwards every command a client saw committed is in every server's log, where it was seen.
-void churn(std::uint64_t seed, bool unreliable) {
+void churn(simulation sim, bool unreliable) {
   const int servers = 5;
-  cluster c(seed, servers, unreliable);
+  cluster c(sim, servers, unreliable);
   auto& rng = c.world().random();
   bool stop = false;
   std::vector<committed_value> values;
@@ -424,9 +424,9 @@ void churn(std::uint64_t seed, bool unreliable) {
 TEST_CASE("ReliableChurn: servers crash, restart and disconnect under clients; nothing committed is lost") {
   // Its clients commit thousands of entries per run: ten seeds by default keep the suite quick
   // under the sanitizers (CORAFT_SEEDS runs more).
-  for_each_seed("ReliableChurn", [](std::uint64_t seed) { churn(seed, false); });
+  for_each_seed("ReliableChurn", [](simulation sim) { churn(sim, false); });
 }
 
 TEST_CASE("UnreliableChurn: churn on a lossy network; nothing committed is lost") {
-  for_each_seed("UnreliableChurn", [](std::uint64_t seed) { churn(seed, true); });
+  for_each_seed("UnreliableChurn", [](simulation sim) { churn(sim, true); });
 }

@@ -27,9 +27,9 @@ void check_log_sizes(cluster& c) {
 
 // The lab's snapcommon: a victim repeatedly falls behind (disconnected or crashed) while the others
 // commit enough to compact past it, then catches up by InstallSnapshot.
-void snapshot_common(std::uint64_t seed, bool disconnect, bool reliable, bool crash) {
+void snapshot_common(simulation sim, bool disconnect, bool reliable, bool crash) {
   const int servers = 3;
-  cluster c(seed, servers, !reliable);
+  cluster c(sim, servers, !reliable);
   c.set_snapshot_interval(snapshot_interval);
   c.one(random_command(c), servers, true);
   int leader1 = c.check_one_leader();
@@ -75,31 +75,31 @@ void snapshot_common(std::uint64_t seed, bool disconnect, bool reliable, bool cr
 }  // namespace
 
 TEST_CASE("SnapshotBasic: servers snapshot and compact while all stay up") {
-  for_each_seed("SnapshotBasic", [](std::uint64_t seed) { snapshot_common(seed, false, true, false); });
+  for_each_seed("SnapshotBasic", [](simulation sim) { snapshot_common(sim, false, true, false); });
 }
 
 TEST_CASE("SnapshotInstall: a disconnected server catches up by InstallSnapshot") {
-  for_each_seed("SnapshotInstall", [](std::uint64_t seed) { snapshot_common(seed, true, true, false); });
+  for_each_seed("SnapshotInstall", [](simulation sim) { snapshot_common(sim, true, true, false); });
 }
 
 TEST_CASE("SnapshotInstallUnreliable: catching up by InstallSnapshot on a lossy network") {
   for_each_seed("SnapshotInstallUnreliable",
-                [](std::uint64_t seed) { snapshot_common(seed, true, false, false); });
+                [](simulation sim) { snapshot_common(sim, true, false, false); });
 }
 
 TEST_CASE("SnapshotInstallCrash: a crashed server restarts from its snapshot and catches up") {
-  for_each_seed("SnapshotInstallCrash", [](std::uint64_t seed) { snapshot_common(seed, false, true, true); });
+  for_each_seed("SnapshotInstallCrash", [](simulation sim) { snapshot_common(sim, false, true, true); });
 }
 
 TEST_CASE("SnapshotInstallUnCrash: crash and restart from a snapshot on a lossy network") {
   for_each_seed("SnapshotInstallUnCrash",
-                [](std::uint64_t seed) { snapshot_common(seed, false, false, true); });
+                [](simulation sim) { snapshot_common(sim, false, false, true); });
 }
 
 TEST_CASE("SnapshotAllCrash: every server crashes after snapshots and the cluster goes on") {
-  for_each_seed("SnapshotAllCrash", [](std::uint64_t seed) {
+  for_each_seed("SnapshotAllCrash", [](simulation sim) {
     const int servers = 3;
-    cluster c(seed, servers);
+    cluster c(sim, servers);
     c.set_snapshot_interval(snapshot_interval);
     c.one(random_command(c), servers, true);
     for (int i = 0; i < 5; ++i) {
@@ -115,9 +115,9 @@ TEST_CASE("SnapshotAllCrash: every server crashes after snapshots and the cluste
 }
 
 TEST_CASE("SnapshotInit: a server restarted from a snapshot delivers it before any later entry") {
-  for_each_seed("SnapshotInit", [](std::uint64_t seed) {
+  for_each_seed("SnapshotInit", [](simulation sim) {
     const int servers = 3;
-    cluster c(seed, servers);
+    cluster c(sim, servers);
     c.set_snapshot_interval(snapshot_interval);
     c.one(random_command(c), servers, true);
     // Enough to make every server snapshot.

@@ -1,9 +1,11 @@
 // Randomized fault injection beyond the lab's fixed scenarios: partitions of every shape, crashes,
-// lossy and reordering links, all at once, while clients propose through the node's own API; and
-// how quickly an election settles once a partition heals.
+// lossy and reordering links, and on the production stack disk faults, all at once, while clients
+// propose through the node's own API; how quickly a leader commits once the faults stop; and how
+// quickly an election settles once a partition heals.
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <set>
 #include <string>
@@ -18,7 +20,7 @@ using namespace coraft::test;
 
 namespace {
 
-std::string host(int i) { return raft_wires::host(cluster::id(i)); }
+std::string host(int i) { return host_name(cluster::id(i)); }
 
 // ---- partitions -----------------------------------------------------------------------------------
 
@@ -26,7 +28,7 @@ std::string host(int i) { return raft_wires::host(cluster::id(i)); }
 void cut_link(cluster& c, int a, int b) {
   sim::link_faults cut;
   cut.drop = 1.0;
-  c.links().set_faults(host(a), host(b), cut);
+  c.network().set_faults(host(a), host(b), cut);
 }
 
 // The servers in a random order.
@@ -47,20 +49,20 @@ std::string partition_at_random(cluster& c) {
   auto& rng = c.world().random();
   std::vector<int> order = shuffled_servers(c);
   const std::size_t n = order.size();
-  c.links().heal();
-  c.links().clear_link_faults();
+  c.network().heal();
+  c.network().clear_link_faults();
   switch (rng.below(4)) {
     case 0: {
       std::size_t split = 1 + rng.below(n - 1);
       std::vector<std::vector<std::string>> groups(2);
       for (std::size_t k = 0; k < n; ++k) groups[k < split ? 0 : 1].push_back(host(order[k]));
-      c.links().partition(groups);
+      c.network().partition(groups);
       return "two groups";
     }
     case 1: {
       std::vector<std::vector<std::string>> groups(3);
       for (std::size_t k = 0; k < n; ++k) groups[k < 3 ? k : rng.below(3)].push_back(host(order[k]));
-      c.links().partition(groups);
+      c.network().partition(groups);
       return "three groups";
     }
     case 2: {
@@ -85,8 +87,8 @@ std::string partition_at_random(cluster& c) {
 }
 
 void heal_partitions(cluster& c) {
-  c.links().heal();
-  c.links().clear_link_faults();
+  c.network().heal();
+  c.network().clear_link_faults();
 }
 
 // ---- settled elections ----------------------------------------------------------------------------
@@ -119,12 +121,35 @@ void await_settled(cluster& c, io::duration at_most, const std::string& after) {
   }
 }
 
+// A running server leads and has committed an entry of its own term (its no-op at least): the
+// cluster makes progress again (§5.4.2: only such an entry commits the ones before it).
+bool leader_committed(cluster& c) {
+  for (int i = 0; i < c.size(); ++i) {
+    if (!c.running(i)) continue;
+    const raft::node_status st = c.node(i)->status();
+    if (st.role != raft::role::leader || st.commit_index == 0) continue;
+    const raft::log_window& log = c.node(i)->log();
+    if (st.commit_index >= log.base_index() && log.term_at(st.commit_index) == st.term) return true;
+  }
+  return false;
+}
+
+// Let time pass until a leader has committed in its term; fails if that takes longer than `at_most`.
+void await_leader_commit(cluster& c, io::duration at_most, const std::string& with) {
+  const io::time_point from = c.world().now();
+  while (!leader_committed(c)) {
+    if (c.world().now() - from > at_most)
+      c.fail("no leader committed within " + std::to_string(at_most / 1ms) + " ms with " + with);
+    c.step();
+  }
+}
+
 }  // namespace
 
 TEST_CASE("HealedElection: after any partition heals, one leader is known to all within 5 seconds") {
-  for_each_seed("HealedElection", [](std::uint64_t seed) {
+  for_each_seed("HealedElection", [](simulation sim) {
     const int servers = 5;
-    cluster c(seed, servers);
+    cluster c(sim, servers);
     auto& rng = c.world().random();
     std::uint64_t next_command = 1;
     c.one(command(next_command++), servers, true);
@@ -198,7 +223,7 @@ co::task<void> nemesis_client(cluster& c, int me, nemesis_log* log) {
     //  * a proposal given up on (the timer won) is withdrawn from the node when propose() resumes
     //    cancelled. That resumption is queued before the timer's racer returns, and stopping a
     //    node takes several steps of the FIFO ready queue, so it runs while the node still lives.
-    sim_node* node = c.node(*target);
+    test::member* node = c.node(*target);
     auto first = co_await co::when_any(node->propose(payload), timer(c, 1s));
     if (first.index() == 0 && std::get<0>(first)) {
       const raft::proposal& landed = *std::get<0>(first);
@@ -227,10 +252,45 @@ std::optional<int> any_server(cluster& c, Predicate pick) {
   return c.world().random().pick(candidates);
 }
 
+// One random disk fault on server i's machine (production stack), or the repair of its disk. Each
+// is on until repaired, and stays across the machine's power cuts, as a failing device would.
+//  * EIO on writes, or on syncs (a failed sync forgets what it covered, as Linux does);
+//  * a full disk: ENOSPC from a little above what is used now, until the space is given back;
+//  * sync latency spikes of 50 ms to 1 s;
+//  * torn writes: the next power cut tears the last write not yet durable.
+// Lost unsynced writes need no switch: every power cut (a crash on this stack) loses them.
+void inject_disk_fault(cluster& c, int i) {
+  auto& rng = c.world().random();
+  sim::disk& disk = c.machine(i).disk();
+  sim::disk_faults& faults = disk.faults();
+  switch (rng.below(6)) {
+    case 0: faults.write_failure = 0.01 + 0.29 * rng.unit(); break;
+    case 1: faults.sync_failure = 0.01 + 0.29 * rng.unit(); break;
+    case 2: faults.capacity = disk.used() + rng.below(8192); break;
+    case 3:
+      faults.slow_sync = 0.05 + 0.45 * rng.unit();
+      faults.slow_sync_min = 50ms;
+      faults.slow_sync_max = 1s;
+      break;
+    case 4: faults.torn_write = 1.0; break;
+    default: faults = sim::disk_faults{}; break;
+  }
+}
+
+void repair_disks(cluster& c) {
+  if (!c.production()) return;
+  for (int i = 0; i < c.size(); ++i) c.machine(i).disk().faults() = sim::disk_faults{};
+}
+
 // One random fault, or the repair of one, the repairs as likely as the faults. Leaders are picked on
-// purpose now and then: their crash or isolation is what tests the protocol most.
+// purpose now and then: their crash or isolation is what tests the protocol most. On the production
+// stack, disk faults join them, on any server, running or not.
 void inject_fault(cluster& c, link_weather& weather) {
   auto& rng = c.world().random();
+  if (c.production() && rng.chance(0.3)) {
+    inject_disk_fault(c, static_cast<int>(rng.below(static_cast<std::uint64_t>(c.size()))));
+    return;
+  }
   switch (rng.below(14)) {
     case 0:
     case 1: partition_at_random(c); break;
@@ -270,9 +330,9 @@ void inject_fault(cluster& c, link_weather& weather) {
 }  // namespace
 
 TEST_CASE("Nemesis: every fault at once for a simulated minute; every acknowledged proposal survives") {
-  for_each_seed("Nemesis", [](std::uint64_t seed) {
+  for_each_seed("Nemesis", [](simulation sim) {
     const int servers = 5;
-    cluster c(seed, servers);
+    cluster c(sim, servers);
     auto& rng = c.world().random();
     nemesis_log log;
     link_weather weather;
@@ -286,14 +346,18 @@ TEST_CASE("Nemesis: every fault at once for a simulated minute; every acknowledg
         proposers.check();
       }
 
-      // Heal everything; the election settles, and the clients' last proposals are settled too.
+      // The faults stop and every server runs again: a leader commits within ten election
+      // timeouts (liveness), and the election settles.
       heal_partitions(c);
+      repair_disks(c);
       c.set_unreliable(false);
       c.set_long_reordering(false);
       for (int i = 0; i < servers; ++i) {
         if (!c.running(i)) c.start(i);
         c.connect(i);
       }
+      await_leader_commit(c, 10 * lab_options().election_timeout,
+                          "every server healthy after the nemesis stopped");
       await_settled(c, 5s, "the nemesis stopped");
       log.stop = true;
       proposers.join(30s);

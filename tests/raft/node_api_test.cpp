@@ -1,8 +1,9 @@
-// The node's public API, on small simulated clusters: propose, start, status, the apply channel's
+// The node's public API, on small simulated clusters (of both stacks): propose, start, status, the apply channel's
 // back-pressure, and shutdown.
 #include <doctest/doctest.h>
 
 #include "cluster.hpp"
+#include "seeds.hpp"
 
 using namespace coraft;
 using namespace coraft::test;
@@ -12,9 +13,9 @@ namespace {
 // One node on its own: it elects itself and commits alone.
 struct lone_node {
   sim::world world{7};
-  sim::links links{world};
-  raft_wires wires{&world, &links};
-  raft::sim_switchboard<raft_wires, sim::world> board{wires};
+  sim::network network{world};
+  raft_wires wires{&network};
+  sim_board board{wires};
   raft::memory_disk disk;
   sim_storage storage{world, disk, 500us};
   sim_transport transport{board, world, 1, 100ms};
@@ -22,7 +23,7 @@ struct lone_node {
   co::scope life{world};
 
   explicit lone_node(raft::options o = lab_options()) : node(world, transport, storage, 1, {}, o) {
-    links.add_host("n1");
+    network.add_host("n1");
     life.spawn(node.run());
   }
   ~lone_node() {
@@ -82,59 +83,68 @@ TEST_CASE("API: the apply channel is bounded: a stalled application stalls apply
 }
 
 TEST_CASE("API: a follower refuses proposals and names the leader it knows") {
-  cluster c(11, 3);
-  int leader = c.check_one_leader();
-  int follower = (leader + 1) % 3;
-  std::optional<co::result<raft::proposal>> outcome;
-  co::scope client(c.world());
-  client.spawn([](sim_node* node, std::optional<co::result<raft::proposal>>* out) -> co::task<void> {
-    out->emplace(co_await node->propose(raft::to_bytes("x")));
-  }(c.node(follower), &outcome));
-  REQUIRE(outcome.has_value());
-  CHECK(outcome->error() == raft::errc::not_leader);
-  CHECK(c.node(follower)->status().leader == cluster::id(leader));
-  auto r = c.node(follower)->start(raft::to_bytes("y"));
-  CHECK_FALSE(r.is_leader);
+  for (stack on : stacks_to_run()) {
+    CAPTURE(to_string(on));
+    cluster c(simulation{on, 11}, 3);
+    int leader = c.check_one_leader();
+    int follower = (leader + 1) % 3;
+    std::optional<co::result<raft::proposal>> outcome;
+    co::scope client(c.world());
+    client.spawn([](test::member* node, std::optional<co::result<raft::proposal>>* out) -> co::task<void> {
+      out->emplace(co_await node->propose(raft::to_bytes("x")));
+    }(c.node(follower), &outcome));
+    REQUIRE(outcome.has_value());
+    CHECK(outcome->error() == raft::errc::not_leader);
+    CHECK(c.node(follower)->status().leader == cluster::id(leader));
+    auto r = c.node(follower)->start(raft::to_bytes("y"));
+    CHECK_FALSE(r.is_leader);
+  }
 }
 
 TEST_CASE("API: a leader that loses its leadership learns, as a follower, that its proposal was overwritten") {
-  cluster c(12, 3);
-  int leader = c.check_one_leader();
-  c.disconnect(leader);
-  std::optional<co::result<raft::proposal>> outcome;
-  co::scope client(c.world());
-  client.spawn([](sim_node* node, std::optional<co::result<raft::proposal>>* out) -> co::task<void> {
-    out->emplace(co_await node->propose(raft::to_bytes("lost")));
-  }(c.node(leader), &outcome));
-  c.sleep(2s);  // the others elect a new leader meanwhile
-  CHECK_FALSE(outcome.has_value());  // still waiting: it cannot know yet
-  c.connect(leader);                 // it hears of the higher term and steps down
-  c.sleep(1s);
-  REQUIRE(outcome.has_value());
-  CHECK(outcome->error() == raft::errc::entry_overwritten);
-  CHECK(outcome->error() == raft::proposal_outcome::not_committed);
+  for (stack on : stacks_to_run()) {
+    CAPTURE(to_string(on));
+    cluster c(simulation{on, 12}, 3);
+    int leader = c.check_one_leader();
+    c.disconnect(leader);
+    std::optional<co::result<raft::proposal>> outcome;
+    co::scope client(c.world());
+    client.spawn([](test::member* node, std::optional<co::result<raft::proposal>>* out) -> co::task<void> {
+      out->emplace(co_await node->propose(raft::to_bytes("lost")));
+    }(c.node(leader), &outcome));
+    c.sleep(2s);  // the others elect a new leader meanwhile
+    CHECK_FALSE(outcome.has_value());  // still waiting: it cannot know yet
+    c.connect(leader);                 // it hears of the higher term and steps down
+    c.sleep(1s);
+    REQUIRE(outcome.has_value());
+    CHECK(outcome->error() == raft::errc::entry_overwritten);
+    CHECK(outcome->error() == raft::proposal_outcome::not_committed);
+  }
 }
 
 TEST_CASE("API: shutdown ends every coroutine of the node, fails pending proposals, closes the apply channel") {
-  cluster c(13, 3);
-  int leader = c.check_one_leader();
-  for (int i = 0; i < 3; ++i)
-    if (i != leader) c.disconnect(i);  // nothing can commit any more
-  std::optional<co::result<raft::proposal>> outcome;
-  bool shut = false;
-  co::scope client(c.world());
-  client.spawn([](sim_node* node, std::optional<co::result<raft::proposal>>* out) -> co::task<void> {
-    out->emplace(co_await node->propose(raft::to_bytes("pending")));
-  }(c.node(leader), &outcome));
-  c.sleep(100ms);
-  CHECK_FALSE(outcome.has_value());
-  client.spawn([](sim_node* node, bool* done) -> co::task<void> {
-    co_await node->shutdown();
-    *done = true;
-  }(c.node(leader), &shut));
-  c.sleep(10ms);
-  CHECK(shut);
-  REQUIRE(outcome.has_value());
-  CHECK(outcome->error() == raft::errc::shut_down);
-  CHECK(c.node(leader)->applied().closed());
+  for (stack on : stacks_to_run()) {
+    CAPTURE(to_string(on));
+    cluster c(simulation{on, 13}, 3);
+    int leader = c.check_one_leader();
+    for (int i = 0; i < 3; ++i)
+      if (i != leader) c.disconnect(i);  // nothing can commit any more
+    std::optional<co::result<raft::proposal>> outcome;
+    bool shut = false;
+    co::scope client(c.world());
+    client.spawn([](test::member* node, std::optional<co::result<raft::proposal>>* out) -> co::task<void> {
+      out->emplace(co_await node->propose(raft::to_bytes("pending")));
+    }(c.node(leader), &outcome));
+    c.sleep(100ms);
+    CHECK_FALSE(outcome.has_value());
+    client.spawn([](test::member* node, bool* done) -> co::task<void> {
+      co_await node->shutdown();
+      *done = true;
+    }(c.node(leader), &shut));
+    c.sleep(10ms);
+    CHECK(shut);
+    REQUIRE(outcome.has_value());
+    CHECK(outcome->error() == raft::errc::shut_down);
+    CHECK(c.node(leader)->applied().closed());
+  }
 }

@@ -6,7 +6,10 @@
 #include <coraft/sim/network.hpp>
 #include <coraft/sim/world.hpp>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <limits>
 #include <cstdint>
 #include <fcntl.h>
 #include <optional>
@@ -193,6 +196,85 @@ TEST_CASE("disk: writes past the capacity fail with ENOSPC and change nothing") 
   REQUIRE(m.host.remove("/b"));  // no handle is open: the space comes back at once
   CHECK(m.host.disk().used() == 60);
   CHECK(m.run(write_file(&m.host, "/c", "x", sync::none)));
+}
+
+TEST_CASE("disk: ENOSPC clears once the capacity is raised again, and the same write then succeeds") {
+  machine m;
+  m.host.disk().faults().capacity = 10;
+  auto full = m.run(write_file(&m.host, "/log", "0123456789abc", sync::data_and_directory));
+  CHECK(full.error() == std::errc::no_space_on_device);
+  m.host.disk().faults().capacity = std::numeric_limits<std::uint64_t>::max();  // space freed elsewhere
+  REQUIRE(m.run(write_file(&m.host, "/log", "0123456789abc", sync::data_and_directory)));
+  m.crash_and_restart();
+  CHECK(m.run(read_file(&m.host, "/log")).value() == "0123456789abc");
+}
+
+TEST_CASE("disk: a failed write yields EIO and changes nothing; the next one may succeed") {
+  machine m;
+  REQUIRE(m.run(write_file(&m.host, "/log", "base|", sync::data_and_directory)));
+  m.host.disk().faults().write_failure = 1.0;
+  auto failed = m.run(write_file(&m.host, "/log", "lost", sync::data, 5));
+  CHECK(failed.error() == std::errc::io_error);
+  CHECK(m.run(read_file(&m.host, "/log")).value() == "base|");
+  CHECK(m.host.disk().used() == 5);
+  m.host.disk().faults().write_failure = 0.0;
+  REQUIRE(m.run(write_file(&m.host, "/log", "kept", sync::data, 5)));
+  m.crash_and_restart();
+  CHECK(m.run(read_file(&m.host, "/log")).value() == "base|kept");
+}
+
+TEST_CASE("disk: a slow sync takes its latency spike, then makes its write durable as usual") {
+  machine m;
+  REQUIRE(m.run(write_file(&m.host, "/log", "", sync::data_and_directory)));
+  m.host.disk().faults().slow_sync = 1.0;
+  m.host.disk().faults().slow_sync_min = 80ms;
+  m.host.disk().faults().slow_sync_max = 90ms;
+  const io::time_point before = m.world.now();
+  REQUIRE(m.run(write_file(&m.host, "/log", "slow", sync::data)));
+  CHECK(m.world.now() - before >= 80ms);
+  CHECK(m.world.now() - before <= 90ms);
+  m.host.disk().faults().slow_sync = 0.0;
+  const io::time_point fast_from = m.world.now();
+  REQUIRE(m.run(write_file(&m.host, "/log", "fast", sync::data, 4)));
+  CHECK(m.world.now() - fast_from <= m.host.disk().faults().max_sync_latency);
+  m.crash_and_restart();
+  CHECK(m.run(read_file(&m.host, "/log")).value() == "slowfast");
+}
+
+namespace {
+
+// The outcome of 200 writes, each synced, on a disk whose every fault is likely: which failed and
+// how, and how long each sync took. A function of the seed alone.
+std::vector<std::string> faulty_disk_outcomes(std::uint64_t seed) {
+  machine m(seed);
+  sim::disk_faults& faults = m.host.disk().faults();
+  faults.write_failure = 0.2;
+  faults.sync_failure = 0.2;
+  faults.slow_sync = 0.2;
+  faults.capacity = 600;
+  std::vector<std::string> outcomes;
+  for (int k = 0; k < 200; ++k) {
+    const io::time_point before = m.world.now();
+    auto r = m.run(write_file(&m.host, "/f" + std::to_string(k % 20), std::string(1 + k % 7, 'x'),
+                              sync::data, static_cast<std::uint64_t>(k)));
+    outcomes.push_back((r ? std::string("ok") : r.error().message()) + " after " +
+                       std::to_string((m.world.now() - before).count()));
+  }
+  return outcomes;
+}
+
+}  // namespace
+
+TEST_CASE("disk: its faults follow from the seed: the same seed fails the same operations alike") {
+  const auto first = faulty_disk_outcomes(5);
+  CHECK(first == faulty_disk_outcomes(5));
+  CHECK(first != faulty_disk_outcomes(6));
+  auto count = [&](const std::string& what) {
+    return std::count_if(first.begin(), first.end(), [&](const std::string& o) { return o.starts_with(what); });
+  };
+  CHECK(count("ok") > 0);
+  CHECK(count(co::errno_code(EIO).message()) > 0);
+  CHECK(count(co::errno_code(ENOSPC).message()) > 0);
 }
 
 TEST_CASE("disk: a failed fdatasync yields EIO and forgets the writes it covered") {

@@ -89,7 +89,9 @@ class server {
 
   Executor& executor() noexcept { return executor_; }
   node_type& node() noexcept { return node_; }
+  const node_type& node() const noexcept { return node_; }
   transport_type& transport() noexcept { return transport_; }
+  const transport_type& transport() const noexcept { return transport_; }
   storage_type& storage() noexcept { return storage_; }
 
  private:

@@ -61,9 +61,11 @@ struct tcp_statistics {
   std::uint64_t connections_accepted = 0;  // inbound connections whose hello was accepted
   std::uint64_t connections_refused = 0;   // inbound connections dropped: bad hello or bad frame
   std::uint64_t requests_sent = 0;
+  std::uint64_t payload_bytes_sent = 0;    // entry payloads and snapshot data those requests carried
   std::uint64_t request_writes = 0;        // gathered writes that carried them
   std::uint64_t requests_received = 0;
   std::uint64_t requests_dropped = 0;      // received while the inbox was full
+  std::uint64_t replies_sent = 0;          // queued on a connection still open
   std::uint64_t calls_refused = 0;         // failed at once: peer not connected, or queue full
   std::uint64_t requests_too_large = 0;    // not sent: their frame would exceed the frame limit
   std::size_t largest_request_frame = 0;   // the largest request frame's payload sent, in bytes
@@ -227,6 +229,17 @@ class tcp_transport {
   }
 
   template <class Args>
+  static std::size_t payload_size(const Args& args) {
+    std::size_t size = 0;
+    if constexpr (std::is_same_v<Args, append_entries_args>) {
+      for (const auto& e : args.entries) size += e.payload.size();
+    } else if constexpr (std::is_same_v<Args, install_snapshot_args>) {
+      size += args.data.size();
+    }
+    return size;
+  }
+
+  template <class Args>
   static std::size_t approximate_size(const Args& args) {
     std::size_t size = 64;
     if constexpr (std::is_same_v<Args, append_entries_args>) {
@@ -355,6 +368,8 @@ class tcp_transport {
       if (auto written = co_await io::write_all(executor_, connection, unsent); !written)
         co_return written.error();
       statistics_.requests_sent += batch.size();
+      for (const auto& request : batch)
+        statistics_.payload_bytes_sent += std::visit([](const auto& r) { return payload_size(r.body); }, request);
       ++statistics_.request_writes;
     }
   }
@@ -504,9 +519,11 @@ class tcp_transport {
       inbound_rpc rpc{from, rpc_request(std::move(message.body)),
                       [weak = std::weak_ptr<inbound_connection>(state), call_id = message.call_id,
                        limit = options_.max_reply_backlog_bytes,
-                       frames = options_.frames](rpc_reply reply) {
+                       frames = options_.frames, statistics = &statistics_](rpc_reply reply) {
+                        // A live connection means a live transport: it owns the connection.
                         auto connection = weak.lock();
                         if (!connection || !connection->open) return;
+                        ++statistics->replies_sent;
                         queue_reply(*connection, call_id, std::move(reply), limit, frames);
                       }};
       if (!inbox_.try_send(rpc)) ++statistics_.requests_dropped;

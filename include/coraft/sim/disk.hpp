@@ -14,10 +14,16 @@
 //    writes, every directory's entries as of its last completed sync. Files no durable name
 //    reaches are gone. If the faults say so (torn_write), the last write not yet durable — on the
 //    whole disk — is torn: a random prefix of it survives, possibly beyond a hole of zeros.
-//  * Faults. With probability sync_failure an fdatasync (or sync_directory) fails with EIO; like
-//    Linux, the failed sync forgets the writes it covered: they stay readable until a crash, and no
-//    later sync makes them durable. A write that would make the files' total size exceed capacity
-//    fails with ENOSPC and changes nothing.
+//  * Faults, each drawn from the world's seed as the operation happens (a probability of 0 draws
+//    nothing, so turning a fault off leaves every other draw where it was):
+//     - with probability sync_failure an fdatasync (or sync_directory) fails with EIO; like Linux,
+//       the failed sync forgets the writes it covered: they stay readable until a crash, and no
+//       later sync makes them durable;
+//     - with probability write_failure a write fails with EIO and changes nothing;
+//     - a write that would make the files' total size exceed capacity fails with ENOSPC and
+//       changes nothing; raising the capacity again (space freed elsewhere) lets it succeed;
+//     - with probability slow_sync a sync takes from slow_sync_min to slow_sync_max instead of its
+//       usual latency (a device flushing its cache, a neighbour's burst), and completes normally.
 //  * A sync that is cancelled before it completes never happens.
 //  * Handles opened before a crash are dead after it (EBADF); space is counted by file size.
 //
@@ -53,9 +59,13 @@ namespace coraft::sim {
 struct disk_faults {
   std::uint64_t capacity = std::numeric_limits<std::uint64_t>::max();  // bytes of file content
   double sync_failure = 0.0;  // probability that one fdatasync or sync_directory fails with EIO
+  double write_failure = 0.0;  // probability that one write fails with EIO
   double torn_write = 0.0;    // probability that a crash tears the last write not yet durable
   io::duration min_sync_latency = std::chrono::microseconds(200);
   io::duration max_sync_latency = std::chrono::milliseconds(2);
+  double slow_sync = 0.0;     // probability that one sync takes a latency spike instead
+  io::duration slow_sync_min = std::chrono::milliseconds(50);
+  io::duration slow_sync_max = std::chrono::milliseconds(500);
 };
 
 class disk;
@@ -116,6 +126,8 @@ class disk {
   disk& operator=(const disk&) = delete;
 
   disk_faults& faults() noexcept { return faults_; }
+  // Operations its faults failed so far (EIO on a write or a sync, ENOSPC), across crashes.
+  std::uint64_t failures() const noexcept { return failures_; }
   std::uint64_t used() const noexcept { return used_; }  // bytes of file content, cached view
 
   // ---- the namespace ---------------------------------------------------------------------------
@@ -217,9 +229,14 @@ class disk {
     return nodes_.at(f.node_).content.read(buffer, offset);
   }
 
-  // All of `pieces` at `offset`, or nothing (ENOSPC).
+  // All of `pieces` at `offset`, or nothing (EIO, ENOSPC).
   co::result<std::size_t> write(const file& f, std::span<const iovec> pieces, std::uint64_t offset) {
     if (auto bad = check(f, f.writable_)) return bad;
+    if (world_->random().chance(faults_.write_failure)) {
+      world_->note(owner_, "write-failed", f.node_);
+      ++failures_;
+      return co::errno_code(EIO);
+    }
     file_content& content = nodes_.at(f.node_).content;
     std::vector<std::byte> bytes;
     for (const iovec& piece : pieces) {
@@ -232,6 +249,7 @@ class disk {
     const std::uint64_t growth = end > content.size() ? end - content.size() : 0;
     if (growth > faults_.capacity - std::min(used_, faults_.capacity)) {
       world_->note(owner_, "no-space", length);
+      ++failures_;
       return co::errno_code(ENOSPC);
     }
     used_ += growth;
@@ -265,6 +283,11 @@ class disk {
     return sync_ticket{boot_, *found, true, 0, dir.entries, dir.version};
   }
   io::duration sync_latency() {
+    if (world_->random().chance(faults_.slow_sync)) {
+      const io::duration spike = world_->random().uniform(faults_.slow_sync_min, faults_.slow_sync_max);
+      world_->note(owner_, "slow-sync", static_cast<std::uint64_t>(spike.count()));
+      return spike;
+    }
     return world_->random().uniform(faults_.min_sync_latency, faults_.max_sync_latency);
   }
 
@@ -284,8 +307,9 @@ class disk {
     } else {
       n.content.sync(t.covers, failed);
     }
-    if (failed) return co::errno_code(EIO);
-    return {};
+    if (!failed) return {};
+    ++failures_;
+    return co::errno_code(EIO);
   }
 
   // Power is lost: only what is durable remains (see the top of this file).
@@ -429,6 +453,7 @@ class disk {
   std::uint64_t sequence_ = 0;  // numbers every change, in the order they were made
   std::uint64_t boot_ = 0;      // crashes so far: handles from an earlier boot are dead
   std::uint64_t used_ = 0;      // sum of the cached sizes of all live nodes
+  std::uint64_t failures_ = 0;  // operations failed by faults_
 };
 
 void file::close() noexcept {

@@ -8,7 +8,8 @@
 //    independently, so two messages on one link can overtake each other; only a stream keeps its
 //    own bytes in order (as TCP does, see sockets.hpp).
 //  * A packet is lost with probability `drop`. A datagram-like message is then gone; a stream's
-//    segment is instead retransmitted after the retransmission timeout (TCP hides loss as delay).
+//    segment is instead retransmitted after the retransmission timeout (TCP hides loss as delay),
+//    and so is one held back longer than that timeout: its retransmission may arrive first.
 //  * A link is cut, and every packet on it lost, while its hosts are in different groups of a
 //    partition, or while either host is disconnected. A host that is down (crashed) neither sends
 //    nor receives. Traffic between a host and itself never crosses a link and is never cut.
@@ -125,13 +126,20 @@ class links {
     if (!reachable(from, to)) return std::nullopt;
     if (from == to) return io::duration::zero();
     const link_faults& f = faults(from, to);
-    io::duration delay = draw_delay(f);
-    // Each loss costs a timeout and a new attempt; a drop probability of 1 would never get through,
-    // so the number of attempts is bounded (a real stack gives up and resets the connection later).
-    for (int attempt = 0; attempt < 16 && world_->random().chance(f.drop); ++attempt) {
-      delay += retransmission_timeout + draw_delay(f);
+    // The sender sends the segment again each retransmission timeout until a copy arrives, so a
+    // loss costs a timeout and a new attempt, and a copy held back longer than the timeout is
+    // overtaken by the next: whichever copy arrives first counts. A drop probability of 1 would
+    // never get through, so the attempts are bounded (a real stack gives up and resets later).
+    io::duration sent_at = io::duration::zero();
+    std::optional<io::duration> arrival;
+    for (int attempt = 0; attempt <= 16; ++attempt) {
+      const io::duration transit = draw_delay(f);
+      const bool lost = attempt < 16 && world_->random().chance(f.drop);
+      if (!lost && (!arrival || sent_at + transit < *arrival)) arrival = sent_at + transit;
+      sent_at += retransmission_timeout;
+      if (arrival && *arrival <= sent_at) break;  // it arrived before the next copy would leave
     }
-    return delay;
+    return *arrival;
   }
 
  private:
