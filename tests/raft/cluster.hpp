@@ -60,7 +60,10 @@ class cluster {
   }
   cluster(const cluster&) = delete;
   cluster& operator=(const cluster&) = delete;
+  // Stops every server without checking anything more: a scenario that failed is unwinding, and
+  // its first failure is the one to report.
   ~cluster() {
+    tearing_down_ = true;
     for (int i = 0; i < size(); ++i) stop(i);
   }
 
@@ -196,6 +199,7 @@ class cluster {
     } else if (++steps_at_this_time_ > 1'000'000) {
       fail("livelock: a million steps without simulated time passing");
     }
+    if (tearing_down_) return;
     for (int i = 0; i < size(); ++i) {
       if (servers_[i].member) {
         rethrow_failure(servers_[i]);
@@ -419,7 +423,7 @@ class cluster {
   }
 
   void rethrow_failure(server& s) {
-    if (s.life && s.life->failures() > 0) {
+    if (s.life && s.life->failures() > 0 && !tearing_down_) {
       s.life->request_stop();
       while (s.life->size() > 0) world_.step();
       s.life->run_until_idle();  // rethrows the node's exception
@@ -462,6 +466,7 @@ class cluster {
   raft::index_t snapshot_interval_ = 0;
   bool unreliable_ = false;
   bool long_reordering_ = false;
+  bool tearing_down_ = false;
   traffic retired_traffic_;  // what the production stack's past runs sent
   io::time_point last_step_time_{};
   std::uint64_t steps_at_this_time_ = 0;

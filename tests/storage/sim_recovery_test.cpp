@@ -396,3 +396,20 @@ TEST_CASE("disk full: durable() reports ENOSPC, keeps what is durable, and succe
     CHECK(state->current_term == 5);
   }
 }
+
+TEST_CASE("recovery: a data directory whose parents are missing is created with them, durably") {
+  machine m;
+  const std::string nested = "/srv/coraft/member-1";
+  {
+    sim_storage storage(m.host, nested, small_segments);
+    REQUIRE(m.run(storage.load()));
+    storage.save_term_and_vote(3, 1);
+    REQUIRE(m.run(storage.durable(storage.last_write())));
+  }
+  m.crash_and_restart();  // the directories were synced into their parents: they survive
+  sim_storage storage(m.host, nested, small_segments);
+  auto state = m.run(storage.load());
+  REQUIRE(state);
+  CHECK(state->current_term == 3);
+  CHECK(state->voted_for == 1);
+}

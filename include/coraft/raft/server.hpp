@@ -14,7 +14,6 @@
 
 #include <chrono>
 #include <exception>
-#include <filesystem>
 #include <map>
 #include <string>
 #include <system_error>
@@ -35,7 +34,7 @@ namespace coraft::raft {
 struct server_config {
   node_id id = nobody;
   std::map<node_id, io::endpoint> members;  // every member's Raft address, this one's included
-  std::string data_directory;               // created if missing
+  std::string data_directory;               // created if missing, with its parents
   options node;
   tcp::options transport;
   file_storage_options storage;
@@ -71,9 +70,6 @@ class server {
                                 "coraft: cannot listen on " + transport_.local_endpoint().to_string());
       }
     }
-    std::error_code ignored;  // file_storage creates the data directory itself, not its parents
-    std::filesystem::create_directories(
-        std::filesystem::path(storage_.directory()).parent_path(), ignored);
     co::scope network(co_await co::current_context());
     network.spawn(transport_.run());
     std::exception_ptr failure;

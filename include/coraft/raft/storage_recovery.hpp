@@ -74,6 +74,23 @@ inline std::string parent_of(const std::string& path) {
   return path.substr(0, slash);
 }
 
+// Creates `directory` and whichever of its parents are missing, through the executor, syncing
+// each parent that gained an entry; a directory that exists already is fine. Awaits the directory
+// syncs, one level after the other.
+template <class Executor>
+co::task<co::result<void>> make_directories(Executor& executor, const std::string& directory) {
+  auto made = executor.make_directory(directory);
+  if (!made && made.error() == std::errc::no_such_file_or_directory) {
+    const std::string parent = parent_of(directory);
+    if (parent == directory) co_return made.error();
+    if (auto above = co_await make_directories(executor, parent); !above) co_return above;
+    made = executor.make_directory(directory);
+  }
+  if (made) co_return co_await executor.sync_directory(parent_of(directory));
+  if (made.error() == std::errc::file_exists) co_return co::result<void>{};
+  co_return made.error();
+}
+
 // Reads all of `f`; awaits one pread per chunk the executor returns, ends at the end of the file.
 // The executor and the file belong to the caller, which awaits this.
 template <class Executor>
@@ -301,12 +318,7 @@ template <class Executor>
   requires io::files<Executor>
 co::task<co::result<recovered_directory<typename Executor::file>>> recover_directory(
     Executor& executor, std::string directory) {
-  if (auto made = executor.make_directory(directory); made) {
-    auto synced = co_await executor.sync_directory(detail::parent_of(directory));
-    if (!synced) co_return synced.error();
-  } else if (made.error() != std::errc::file_exists) {
-    co_return made.error();
-  }
+  if (auto made = co_await detail::make_directories(executor, directory); !made) co_return made.error();
   auto names = executor.list_directory(directory);
   if (!names) co_return names.error();
 
