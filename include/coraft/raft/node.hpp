@@ -194,6 +194,7 @@ class node {
   void end_run();
 
   io::duration random_election_timeout();
+  void restart_election_timer();
   // The executor's timer as a task, so that it can race other awaitables in when_any.
   co::task<co::result<void>> sleep_until(io::time_point when) {
     co_return co_await executor_.sleep_until(when);
@@ -225,7 +226,13 @@ class node {
   raft::role role_ = role::follower;
   node_id leader_ = nobody;   // the leader of current_term_, once heard from
 
-  co::event heard_from_leader_;  // set by a valid AppendEntries or a granted vote (§5.2)
+  // The election timer (§5.2, Figure 2): when a follower becomes a candidate, and when a candidacy
+  // times out. Restarted only by AppendEntries or InstallSnapshot from the leader of the current
+  // term, by granting a vote, by starting a candidacy, and by a leader stepping down: a higher term
+  // alone (a RequestVote rejected) leaves it running, so that a candidate whose log is behind
+  // cannot keep the members that could win from ever timing out.
+  io::time_point election_deadline_{};
+  co::event election_timer_restarted_;  // wakes a follower to wait for the new deadline
   co::event commit_advanced_;    // set whenever commit_index_ grows
   co::event stopped_;            // set when run() has ended
   co::channel<applied_entry> applied_;

@@ -111,7 +111,7 @@ co::task<std::optional<request_vote_reply>> node<E, T, S>::on_request_vote(reque
                candidate_is_up_to_date(args);
   if (grant) {
     persist_vote(args.candidate);
-    heard_from_leader_.set();  // granting a vote resets the election timer (§5.2)
+    restart_election_timer();  // granting a vote does (§5.2)
   }
   // Whatever this handler changed (term, vote) is durable before anyone hears of it.
   if (!co_await storage_.durable(term_write_)) co_return std::nullopt;
@@ -130,7 +130,7 @@ co::task<std::optional<append_entries_reply>> node<E, T, S>::on_append_entries(a
   if (role_ == role::leader) throw std::logic_error("coraft::raft: two leaders in one term");
   if (role_ == role::candidate) become(role::follower);  // another candidate won this term
   leader_ = args.leader;
-  heard_from_leader_.set();
+  restart_election_timer();
 
   // Entries up to our snapshot are committed, so they match the leader's (§5.4): skip them.
   if (args.prev_log_index < log_.base_index()) {
@@ -198,7 +198,7 @@ co::task<std::optional<install_snapshot_reply>> node<E, T, S>::on_install_snapsh
   if (role_ == role::leader) throw std::logic_error("coraft::raft: two leaders in one term");
   if (role_ == role::candidate) become(role::follower);
   leader_ = args.leader;
-  heard_from_leader_.set();
+  restart_election_timer();
 
   const snapshot_meta meta{args.last_index, args.last_term};
   if (args.offset == 0) {

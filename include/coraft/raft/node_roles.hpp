@@ -70,6 +70,7 @@ co::task<void> node<E, T, S>::run() {
     // What a snapshot covers is committed; the application gets it before any later entry.
     commit_index_ = snapshot_.last_index;
     snapshot_undelivered_ = snapshot_.last_index > 0;
+    election_deadline_ = executor_.now() + random_election_timeout();
     life.spawn(serve());
     life.spawn(apply_entries());
     life.spawn(play_roles());
@@ -122,28 +123,40 @@ template <class E, transport T, storage S>
 void node<E, T, S>::become(raft::role next) {
   // A leader stepping down keeps its proposals waiting: their entries may still commit, and the
   // commit index will tell (settle_proposals).
-  if (role_ == role::leader && next != role::leader) leader_ = nobody;
+  if (role_ == role::leader && next != role::leader) {
+    leader_ = nobody;
+    restart_election_timer();  // a former leader has had no timer running
+  }
   role_ = next;
   if (next != role::follower) leader_ = (next == role::leader) ? id_ : nobody;
   if (role_scope_) role_scope_->request_stop();
 }
 
-// Follower: awaits the election timer racing news from a leader or a granted vote; ends when the
-// timer wins (becoming a candidate) or when the role scope is cancelled.
+// Follower: awaits the election deadline racing its restart (news from the leader, a granted
+// vote); ends when the deadline passes (becoming a candidate) or when the role scope is cancelled.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::follow() {
   for (;;) {
-    heard_from_leader_.reset();
-    auto first = co_await co::when_any(sleep_for(random_election_timeout()),
-                                       heard_from_leader_.wait());
+    election_timer_restarted_.reset();
+    auto first = co_await co::when_any(sleep_until(election_deadline_),
+                                       election_timer_restarted_.wait());
     if (first.index() == 0) {
       if (!std::get<0>(first)) co_return;  // cancelled: the role changed
+      if (executor_.now() < election_deadline_) continue;  // restarted as the timer fired
       become(role::candidate);
       co_return;
     }
     if (!std::get<1>(first)) co_return;
   }
+}
+
+// Starts the election timer anew: a random election timeout from now.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::restart_election_timer() {
+  election_deadline_ = executor_.now() + random_election_timeout();
+  election_timer_restarted_.set();
 }
 
 // Candidate: raises the term and votes for itself, awaits that durably, then awaits a majority of
@@ -153,18 +166,20 @@ template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::campaign() {
   raise_term(current_term_ + 1, id_);
+  restart_election_timer();
   const request_vote_args args{current_term_, id_, log_.last_index(), log_.last_term()};
   // Nobody hears of the term before it is durable (Figure 2). A failing disk holds the candidacy
   // here, in this term, retrying with a growing pause: the node neither raises its term again nor
   // sends one it could forget in a crash, so a member with a sick disk disturbs nobody.
   if (!co_await retry_until_durable(term_write_, random_election_timeout())) co_return;
   if (role_ != role::candidate || current_term_ != args.term) co_return;
+  restart_election_timer();  // the ballot gets a whole election timeout, however slow the disk was
   std::size_t votes = 1;
   co::event won;
   if (is_majority(votes)) won.set();
   co::scope ballots(co_await co::current_context());
   for (node_id peer : peers_) ballots.spawn(request_vote(peer, args, &votes, &won));
-  auto first = co_await co::when_any(won.wait(), sleep_for(random_election_timeout()));
+  auto first = co_await co::when_any(won.wait(), sleep_until(election_deadline_));
   ballots.request_stop();
   co_await ballots.join();
   if (role_ != role::candidate || current_term_ != args.term) co_return;
