@@ -67,6 +67,9 @@ TEST_CASE("VoteDurableBeforeReply: a voter that loses power before its vote is s
       c.stop(voter);  // the power cut: the vote (and the new term) were not synced yet
       voter_disk = sim::disk_faults{};
       c.start(voter);
+      // Its storage loads (a few directory syncs) before the node knows its term again.
+      if (!step_until(c, [&] { return c.node(voter)->status().term != 0; }, 1s))
+        c.fail("the voter did not recover its term");
       if (c.node(voter)->status().term != term) c.fail("the voter's new term survived the power cut");
       c.start(old_leader);
       // The old leader and the voter elect a leader of the next term, which may be term + 1 again.

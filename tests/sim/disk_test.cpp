@@ -407,3 +407,16 @@ TEST_CASE("disk: handles opened before a crash are dead after it") {
   m.host.restart();
   CHECK(m.host.list_directory("/").value() == std::vector<std::string>{"log"});
 }
+
+TEST_CASE("disk: a full disk refuses every write that needs space, even after a crash, and overwrites still succeed") {
+  machine m;
+  REQUIRE(m.run(write_file(&m.host, "/log", "0123", sync::data_and_directory)));
+  m.host.disk().faults().full = true;
+  CHECK(m.run(write_file(&m.host, "/log", "45", sync::data, 4)).error() == std::errc::no_space_on_device);
+  REQUIRE(m.run(write_file(&m.host, "/log", "ab", sync::data, 0)));  // in place: no new space
+  m.crash_and_restart();
+  CHECK(m.run(write_file(&m.host, "/log", "45", sync::data, 4)).error() == std::errc::no_space_on_device);
+  m.host.disk().faults().full = false;
+  REQUIRE(m.run(write_file(&m.host, "/log", "45", sync::data, 4)));
+  CHECK(m.run(read_file(&m.host, "/log")).value() == "ab2345");
+}

@@ -397,19 +397,49 @@ TEST_CASE("disk full: durable() reports ENOSPC, keeps what is durable, and succe
   }
 }
 
+namespace {
+
+// Storage in `directory` loads, then makes `term` durable.
+void save_term(machine& m, const std::string& directory, raft::term_t term) {
+  sim_storage storage(m.host, directory, small_segments);
+  REQUIRE(m.run(storage.load()));
+  storage.save_term_and_vote(term, 1);
+  REQUIRE(m.run(storage.durable(storage.last_write())));
+}
+
+// The term that storage in `directory` recovers after a power cut.
+raft::term_t term_after_power_cut(machine& m, const std::string& directory) {
+  m.crash_and_restart();
+  sim_storage storage(m.host, directory, small_segments);
+  auto state = m.run(storage.load());
+  REQUIRE(state);
+  return state->current_term;
+}
+
+}  // namespace
+
 TEST_CASE("recovery: a data directory whose parents are missing is created with them, durably") {
   machine m;
   const std::string nested = "/srv/coraft/member-1";
+  save_term(m, nested, 3);
+  // The directories were synced into their parents: they survive.
+  CHECK(term_after_power_cut(m, nested) == 3);
+}
+
+TEST_CASE("recovery: a parent created by a run whose directory sync failed is synced by the next run") {
+  machine m;
+  m.host.disk().faults().sync_failure = 1.0;
   {
-    sim_storage storage(m.host, nested, small_segments);
-    REQUIRE(m.run(storage.load()));
-    storage.save_term_and_vote(3, 1);
-    REQUIRE(m.run(storage.durable(storage.last_write())));
+    sim_storage storage(m.host, "/srv/x", small_segments);
+    CHECK_FALSE(m.run(storage.load()));
   }
-  m.crash_and_restart();  // the directories were synced into their parents: they survive
-  sim_storage storage(m.host, nested, small_segments);
-  auto state = m.run(storage.load());
-  REQUIRE(state);
-  CHECK(state->current_term == 3);
-  CHECK(state->voted_for == 1);
+  m.host.disk().faults().sync_failure = 0.0;
+  save_term(m, "/srv/x", 7);
+  CHECK(term_after_power_cut(m, "/srv/x") == 7);
+}
+
+TEST_CASE("recovery: a data directory named with a trailing slash is synced into its parent") {
+  machine m;
+  save_term(m, "/raftdir/", 3);
+  CHECK(term_after_power_cut(m, "/raftdir/") == 3);
 }

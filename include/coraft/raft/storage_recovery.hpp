@@ -74,21 +74,28 @@ inline std::string parent_of(const std::string& path) {
   return path.substr(0, slash);
 }
 
-// Creates `directory` and whichever of its parents are missing, through the executor, syncing
-// each parent that gained an entry; a directory that exists already is fine. Awaits the directory
-// syncs, one level after the other.
+// Creates `directory` and whichever of its parents are missing, through the executor, one level
+// after the other from the top, and syncs each level into its parent, even a level that existed
+// already: an earlier run may have created it and failed before its parent's sync. Awaits the
+// directory syncs; ends at the first error.
 template <class Executor>
 co::task<co::result<void>> make_directories(Executor& executor, const std::string& directory) {
-  auto made = executor.make_directory(directory);
-  if (!made && made.error() == std::errc::no_such_file_or_directory) {
-    const std::string parent = parent_of(directory);
-    if (parent == directory) co_return made.error();
-    if (auto above = co_await make_directories(executor, parent); !above) co_return above;
-    made = executor.make_directory(directory);
+  std::string level;
+  std::size_t at = 0;
+  if (directory.starts_with('/')) level = "/";
+  while (at < directory.size()) {
+    const std::size_t slash = std::min(directory.find('/', at), directory.size());
+    if (slash > at) {  // skips the empty names of "//" and of a trailing slash
+      const std::string parent = level.empty() ? "." : level;
+      if (!level.empty() && level.back() != '/') level += '/';
+      level += directory.substr(at, slash - at);
+      if (auto made = executor.make_directory(level); !made && made.error() != std::errc::file_exists)
+        co_return made.error();
+      if (auto synced = co_await executor.sync_directory(parent); !synced) co_return synced;
+    }
+    at = slash + 1;
   }
-  if (made) co_return co_await executor.sync_directory(parent_of(directory));
-  if (made.error() == std::errc::file_exists) co_return co::result<void>{};
-  co_return made.error();
+  co_return co::result<void>{};
 }
 
 // Reads all of `f`; awaits one pread per chunk the executor returns, ends at the end of the file.

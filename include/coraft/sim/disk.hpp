@@ -20,8 +20,9 @@
 //       the failed sync forgets the writes it covered: they stay readable until a crash, and no
 //       later sync makes them durable;
 //     - with probability write_failure a write fails with EIO and changes nothing;
-//     - a write that would make the files' total size exceed capacity fails with ENOSPC and
-//       changes nothing; raising the capacity again (space freed elsewhere) lets it succeed;
+//     - a write that would make the files' total size exceed capacity, or that needs any space
+//       while the disk is full, fails with ENOSPC and changes nothing; raising the capacity again
+//       or clearing `full` (space freed elsewhere) lets it succeed;
 //     - with probability slow_sync a sync takes from slow_sync_min to slow_sync_max instead of its
 //       usual latency (a device flushing its cache, a neighbour's burst), and completes normally.
 //  * A sync that is cancelled before it completes never happens.
@@ -58,6 +59,7 @@ namespace coraft::sim {
 
 struct disk_faults {
   std::uint64_t capacity = std::numeric_limits<std::uint64_t>::max();  // bytes of file content
+  bool full = false;          // no space at all: every write that needs space fails (ENOSPC)
   double sync_failure = 0.0;  // probability that one fdatasync or sync_directory fails with EIO
   double write_failure = 0.0;  // probability that one write fails with EIO
   double torn_write = 0.0;    // probability that a crash tears the last write not yet durable
@@ -247,7 +249,7 @@ class disk {
     if (length == 0) return 0;
     const std::uint64_t end = offset + length;
     const std::uint64_t growth = end > content.size() ? end - content.size() : 0;
-    if (growth > faults_.capacity - std::min(used_, faults_.capacity)) {
+    if (growth > 0 && (faults_.full || growth > faults_.capacity - std::min(used_, faults_.capacity))) {
       world_->note(owner_, "no-space", length);
       ++failures_;
       return co::errno_code(ENOSPC);

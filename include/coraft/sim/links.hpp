@@ -128,18 +128,18 @@ class links {
     const link_faults& f = faults(from, to);
     // The sender sends the segment again each retransmission timeout until a copy arrives, so a
     // loss costs a timeout and a new attempt, and a copy held back longer than the timeout is
-    // overtaken by the next: whichever copy arrives first counts. A drop probability of 1 would
-    // never get through, so the attempts are bounded (a real stack gives up and resets later).
+    // overtaken by the next: whichever copy arrives first counts. After 16 copies lost the sender
+    // gives up, as a real stack does: nullopt, and the connection is reset.
     io::duration sent_at = io::duration::zero();
     std::optional<io::duration> arrival;
-    for (int attempt = 0; attempt <= 16; ++attempt) {
+    for (int attempt = 0; attempt < 16; ++attempt) {
       const io::duration transit = draw_delay(f);
-      const bool lost = attempt < 16 && world_->random().chance(f.drop);
+      const bool lost = world_->random().chance(f.drop);
       if (!lost && (!arrival || sent_at + transit < *arrival)) arrival = sent_at + transit;
       sent_at += retransmission_timeout;
       if (arrival && *arrival <= sent_at) break;  // it arrived before the next copy would leave
     }
-    return *arrival;
+    return arrival;
   }
 
  private:
