@@ -93,22 +93,13 @@ co::task<bool> node<E, T, S>::retry_until_durable(write_id w, io::duration pause
   }
 }
 
-// §5.4.1: grant only to a candidate whose log is at least as up-to-date as ours.
-template <class E, transport T, storage S>
-  requires io::scheduling<E> && io::timers<E>
-bool node<E, T, S>::candidate_is_up_to_date(const request_vote_args& args) const {
-  if (args.last_log_term != log_.last_term()) return args.last_log_term > log_.last_term();
-  return args.last_log_index >= log_.last_index();
-}
-
 // RequestVote receiver (Figure 2). The vote is durable before the reply says it was granted.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<std::optional<request_vote_reply>> node<E, T, S>::on_request_vote(request_vote_args args) {
   observe_term(args.term);
-  bool grant = args.term == current_term_ &&
-               (voted_for_ == nobody || voted_for_ == args.candidate) &&
-               candidate_is_up_to_date(args);
+  const voter_state voter{current_term_, voted_for_, log_.last_index(), log_.last_term()};
+  const bool grant = vote_decision(voter, args) == vote_verdict::grant;
   if (grant) {
     persist_vote(args.candidate);
     restart_election_timer();  // granting a vote does (§5.2)
