@@ -123,56 +123,33 @@ co::task<std::optional<append_entries_reply>> node<E, T, S>::on_append_entries(a
   leader_ = args.leader;
   restart_election_timer();
 
-  // Entries up to our snapshot are committed, so they match the leader's (§5.4): skip them.
-  if (args.prev_log_index < log_.base_index()) {
-    const index_t covered = log_.base_index() - args.prev_log_index;
-    const index_t last_new = args.prev_log_index + args.entries.size();
-    if (covered >= args.entries.size()) {
-      reply.success = true;
-      reply.match_index = last_new;
-      co_return reply;
-    }
-    args.entries.erase(args.entries.begin(), args.entries.begin() + static_cast<std::ptrdiff_t>(covered));
-    args.prev_log_index = log_.base_index();
-    args.prev_log_term = log_.base_term();
-  }
-
-  // Consistency check (§5.3): our log must hold prev_log_index with prev_log_term.
-  if (args.prev_log_index > log_.last_index()) {
-    reply.conflict_index = log_.last_index() + 1;
+  const append_decision decision = append_entries_decision(log_, commit_index_, args);
+  if (const auto* rejected = std::get_if<append_rejected>(&decision)) {
+    reply.conflict_term = rejected->conflict_term;
+    reply.conflict_index = rejected->conflict_index;
     co_return reply;
   }
-  if (log_.term_at(args.prev_log_index) != args.prev_log_term) {
-    reply.conflict_term = log_.term_at(args.prev_log_index);
-    reply.conflict_index = log_.first_index_of_term_ending_at(args.prev_log_index);
+  const append_accepted accepted = std::get<append_accepted>(decision);
+  if (accepted.covered_by_snapshot) {  // committed entries, all in our snapshot: nothing to write
+    reply.success = true;
+    reply.match_index = accepted.match_index;
     co_return reply;
   }
-
-  // Skip the entries we already hold; at the first conflict, drop our suffix and append the rest.
-  // An entry that matches is never removed: a delayed or duplicated request changes nothing.
-  index_t index = args.prev_log_index;
-  std::size_t k = 0;
-  for (; k < args.entries.size(); ++k) {
-    ++index;
-    if (index > log_.last_index()) break;
-    if (log_.term_at(index) != args.entries[k].term) {
-      log_.truncate_from(index);
-      break;
-    }
-  }
-  if (k < args.entries.size()) {
-    index_t from = log_.last_index() + 1;
-    for (std::size_t j = k; j < args.entries.size(); ++j) log_.append(std::move(args.entries[j]));
+  if (accepted.truncate_from) log_.truncate_from(*accepted.truncate_from);
+  if (accepted.first_new < args.entries.size()) {
+    const index_t from = log_.last_index() + 1;
+    for (std::size_t k = accepted.first_new; k < args.entries.size(); ++k)
+      log_.append(std::move(args.entries[k]));
     (void)storage_.append(log_, from);
   }
-  const index_t last_new = args.prev_log_index + args.entries.size();
-  if (args.leader_commit > commit_index_) set_commit_index(std::min(args.leader_commit, last_new));
+  if (accepted.commit_index) set_commit_index(*accepted.commit_index);
 
-  // Everything up to last_new is durable before we say so (the term change too, if there was one).
+  // Everything up to the match index is durable before we say so (the term change too, if there
+  // was one).
   if (!co_await storage_.durable(storage_.last_write())) co_return std::nullopt;
   if (current_term_ != args.term) co_return append_entries_reply{current_term_};
   reply.success = true;
-  reply.match_index = last_new;
+  reply.match_index = accepted.match_index;
   co_return reply;
 }
 
