@@ -181,22 +181,17 @@ co::task<std::optional<install_snapshot_reply>> node<E, T, S>::on_install_snapsh
     co_return reply;
   }
 
-  if (meta.last_index > commit_index_ && meta.last_index > log_.base_index()) {
-    // Keep the entries after the snapshot if our log agrees with it there; otherwise the whole log
-    // is superseded.
-    const bool agrees = log_.contains(meta.last_index) && log_.term_at(meta.last_index) == meta.last_term;
-    if (!agrees && log_.last_index() >= meta.last_index) {
-      // Our entry at the snapshot's index conflicts with it, so every entry of ours from there on
-      // is from another history and can never commit. Cut them first, as a write of its own: a
-      // crash between the cut and the snapshot leaves an older log, never the new snapshot
-      // followed by entries of an older term.
-      log_.truncate_from(meta.last_index);
-      (void)storage_.append(log_, meta.last_index);
-    }
+  const snapshot_verdict verdict = snapshot_decision(log_, commit_index_, args);
+  if (verdict == snapshot_verdict::cut_then_replace_log) {
+    // The conflicting suffix goes as a write of its own, before the snapshot's (see the verdict).
+    log_.truncate_from(meta.last_index);
+    (void)storage_.append(log_, meta.last_index);
+  }
+  if (verdict != snapshot_verdict::already_covered) {
     snapshot_ = meta;
     snapshot_data_ = std::make_shared<const bytes>(std::move(incoming_data_));
     (void)storage_.save_snapshot(meta, *snapshot_data_);
-    if (agrees) {
+    if (verdict == snapshot_verdict::keep_suffix) {
       log_.compact(meta.last_index);
     } else {
       log_.reset(meta.last_index, meta.last_term, {});

@@ -8,8 +8,11 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <functional>
 #include <optional>
+#include <stdexcept>
 #include <variant>
+#include <vector>
 
 #include "coraft/raft/log.hpp"
 #include "coraft/raft/messages.hpp"
@@ -19,8 +22,8 @@ namespace coraft::raft {
 
 // ---- RequestVote (§5.2, §5.4.1) ------------------------------------------------------------------
 
-// What a voter knows when a RequestVote arrives; a higher term in the request has already been
-// adopted (§5.1), so current_term >= args.term unless the request is stale.
+// What a voter knows when a RequestVote arrives. The caller has already adopted a higher term from
+// the request (§5.1), so args.term <= current_term, and a smaller one is a stale request.
 struct voter_state {
   term_t current_term = 0;
   node_id voted_for = nobody;  // in current_term
@@ -35,9 +38,9 @@ enum class vote_verdict : std::uint8_t {
   deny_log_behind,         // the candidate's log is less up-to-date than ours (§5.4.1)
 };
 
-// §5.4.1: "If the logs have last entries with different terms, then the log with the later term is
-// more up-to-date. If the logs end with the same term, then whichever log is longer is more
-// up-to-date." A candidate's log that is exactly as up-to-date as ours is good enough.
+// §5.4.1: of two logs whose last entries differ in term, the later term is more up-to-date; of two
+// that end in the same term, the longer one is. A candidate's log exactly as up-to-date as ours is
+// good enough: the voter's log holds nothing the candidate's lacks.
 inline bool log_is_at_least_as_up_to_date(term_t their_last_term, index_t their_last_index,
                                           term_t our_last_term, index_t our_last_index) noexcept {
   if (their_last_term != our_last_term) return their_last_term > our_last_term;
@@ -134,12 +137,63 @@ inline append_decision append_entries_decision(const log_window& log, index_t co
     }
   }
   accepted.first_new = k;
-  // Figure 2: "If leaderCommit > commitIndex, set commitIndex = min(leaderCommit, index of last new
-  // entry)". Bounded by what this request proves we hold: beyond it our log may still differ from
-  // the leader's.
+  // Figure 2: the leader's commit index, bounded by the last entry this request proves we hold
+  // (beyond it our log may still differ from the leader's), and taken only if it is higher.
   const index_t learned = std::min(args.leader_commit, last_new);
   if (learned > commit_index) accepted.commit_index = learned;
   return accepted;
+}
+
+// ---- InstallSnapshot (§7) ------------------------------------------------------------------------
+
+enum class snapshot_verdict : std::uint8_t {
+  // The snapshot is not newer than our commit index or our own snapshot: it tells us nothing, and
+  // nothing changes (the chunk is still acknowledged).
+  already_covered,
+  // Our log holds the snapshot's last entry: the entries after it are kept, the ones it covers go.
+  keep_suffix,
+  // Our log ends before the snapshot's last index: the snapshot supersedes the whole log.
+  replace_log,
+  // Our entry at the snapshot's last index has another term, so every entry of ours from there on
+  // is from another history and can never commit. They are cut first, as a write of their own: a
+  // crash between the cut and the snapshot leaves an older log, never the new snapshot followed by
+  // entries of an older term. Then the snapshot replaces the whole log.
+  cut_then_replace_log,
+};
+
+// What the last chunk of a snapshot (last_index, last_term) does to the log.
+inline snapshot_verdict snapshot_decision(const log_window& log, index_t commit_index,
+                                          const install_snapshot_args& args) {
+  if (args.last_index <= commit_index || args.last_index <= log.base_index())
+    return snapshot_verdict::already_covered;
+  if (log.last_index() < args.last_index) return snapshot_verdict::replace_log;
+  if (log.term_at(args.last_index) == args.last_term) return snapshot_verdict::keep_suffix;
+  return snapshot_verdict::cut_then_replace_log;
+}
+
+// ---- Commitment (§5.3, §5.4.2) -------------------------------------------------------------------
+
+// The highest index that a majority of one set of voters holds, given each voter's match index
+// (the leader's own is what its disk holds, not what it has appended): the (n/2 + 1)-th largest.
+// Under joint consensus (§6) an index must be held by a majority of each configuration: the caller
+// then takes the smallest of this function's answers over the configurations in force.
+inline index_t majority_match_index(std::vector<index_t> match_indexes) {
+  if (match_indexes.empty()) throw std::logic_error("coraft::raft: a configuration without voters");
+  const std::size_t k = match_indexes.size() / 2;
+  std::nth_element(match_indexes.begin(), match_indexes.begin() + static_cast<std::ptrdiff_t>(k),
+                   match_indexes.end(), std::greater<>());
+  return match_indexes[k];
+}
+
+// The leader's new commit index, once a majority holds `majority_index`, or empty when it stays.
+// §5.4.2: counting replicas commits only an entry of the leader's current term; the entries before
+// it then commit with it, by the Log Matching Property. An entry of an older term held by a majority
+// can still be overwritten (Figure 8), so counting alone is not enough.
+inline std::optional<index_t> leader_commit_decision(const log_window& log, term_t current_term,
+                                                     index_t commit_index, index_t majority_index) {
+  if (majority_index <= commit_index) return std::nullopt;
+  if (log.term_at(majority_index) != current_term) return std::nullopt;
+  return majority_index;
 }
 
 }  // namespace coraft::raft
