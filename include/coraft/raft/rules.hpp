@@ -132,6 +132,10 @@ inline append_decision append_entries_decision(const log_window& log, index_t co
     ++index;
     if (index > log.last_index()) break;
     if (log.term_at(index) != args.entries[k].term) {
+      // A committed entry is in every later leader's log (§5.4.3, Leader Completeness): a leader
+      // that disagrees with one is a broken invariant, never a suffix to cut.
+      if (index <= commit_index)
+        throw std::logic_error("coraft::raft: the leader's log conflicts with a committed entry");
       accepted.truncate_from = index;
       break;
     }
