@@ -33,6 +33,7 @@
 #include "coraft/raft/message_sizes.hpp"
 #include "coraft/raft/messages.hpp"
 #include "coraft/raft/options.hpp"
+#include "coraft/raft/rules.hpp"
 #include "coraft/raft/storage.hpp"
 #include "coraft/raft/transport.hpp"
 
@@ -160,7 +161,6 @@ class node {
   // Elections.
   co::task<void> request_vote(node_id peer, request_vote_args args, std::size_t* votes,
                               co::event* won);
-  bool candidate_is_up_to_date(const request_vote_args& args) const;
 
   // Replication (leader side).
   co::task<void> replicate(node_id peer, leader_state* leading);

@@ -93,22 +93,13 @@ co::task<bool> node<E, T, S>::retry_until_durable(write_id w, io::duration pause
   }
 }
 
-// §5.4.1: grant only to a candidate whose log is at least as up-to-date as ours.
-template <class E, transport T, storage S>
-  requires io::scheduling<E> && io::timers<E>
-bool node<E, T, S>::candidate_is_up_to_date(const request_vote_args& args) const {
-  if (args.last_log_term != log_.last_term()) return args.last_log_term > log_.last_term();
-  return args.last_log_index >= log_.last_index();
-}
-
 // RequestVote receiver (Figure 2). The vote is durable before the reply says it was granted.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<std::optional<request_vote_reply>> node<E, T, S>::on_request_vote(request_vote_args args) {
   observe_term(args.term);
-  bool grant = args.term == current_term_ &&
-               (voted_for_ == nobody || voted_for_ == args.candidate) &&
-               candidate_is_up_to_date(args);
+  const voter_state voter{current_term_, voted_for_, log_.last_index(), log_.last_term()};
+  const bool grant = vote_decision(voter, args) == vote_verdict::grant;
   if (grant) {
     persist_vote(args.candidate);
     restart_election_timer();  // granting a vote does (§5.2)
@@ -132,56 +123,33 @@ co::task<std::optional<append_entries_reply>> node<E, T, S>::on_append_entries(a
   leader_ = args.leader;
   restart_election_timer();
 
-  // Entries up to our snapshot are committed, so they match the leader's (§5.4): skip them.
-  if (args.prev_log_index < log_.base_index()) {
-    const index_t covered = log_.base_index() - args.prev_log_index;
-    const index_t last_new = args.prev_log_index + args.entries.size();
-    if (covered >= args.entries.size()) {
-      reply.success = true;
-      reply.match_index = last_new;
-      co_return reply;
-    }
-    args.entries.erase(args.entries.begin(), args.entries.begin() + static_cast<std::ptrdiff_t>(covered));
-    args.prev_log_index = log_.base_index();
-    args.prev_log_term = log_.base_term();
-  }
-
-  // Consistency check (§5.3): our log must hold prev_log_index with prev_log_term.
-  if (args.prev_log_index > log_.last_index()) {
-    reply.conflict_index = log_.last_index() + 1;
+  const append_decision decision = append_entries_decision(log_, commit_index_, args);
+  if (const auto* rejected = std::get_if<append_rejected>(&decision)) {
+    reply.conflict_term = rejected->conflict_term;
+    reply.conflict_index = rejected->conflict_index;
     co_return reply;
   }
-  if (log_.term_at(args.prev_log_index) != args.prev_log_term) {
-    reply.conflict_term = log_.term_at(args.prev_log_index);
-    reply.conflict_index = log_.first_index_of_term_ending_at(args.prev_log_index);
+  const append_accepted accepted = std::get<append_accepted>(decision);
+  if (accepted.covered_by_snapshot) {  // committed entries, all in our snapshot: nothing to write
+    reply.success = true;
+    reply.match_index = accepted.match_index;
     co_return reply;
   }
-
-  // Skip the entries we already hold; at the first conflict, drop our suffix and append the rest.
-  // An entry that matches is never removed: a delayed or duplicated request changes nothing.
-  index_t index = args.prev_log_index;
-  std::size_t k = 0;
-  for (; k < args.entries.size(); ++k) {
-    ++index;
-    if (index > log_.last_index()) break;
-    if (log_.term_at(index) != args.entries[k].term) {
-      log_.truncate_from(index);
-      break;
-    }
-  }
-  if (k < args.entries.size()) {
-    index_t from = log_.last_index() + 1;
-    for (std::size_t j = k; j < args.entries.size(); ++j) log_.append(std::move(args.entries[j]));
+  if (accepted.truncate_from) log_.truncate_from(*accepted.truncate_from);
+  if (accepted.first_new < args.entries.size()) {
+    const index_t from = log_.last_index() + 1;
+    for (std::size_t k = accepted.first_new; k < args.entries.size(); ++k)
+      log_.append(std::move(args.entries[k]));
     (void)storage_.append(log_, from);
   }
-  const index_t last_new = args.prev_log_index + args.entries.size();
-  if (args.leader_commit > commit_index_) set_commit_index(std::min(args.leader_commit, last_new));
+  if (accepted.commit_index) set_commit_index(*accepted.commit_index);
 
-  // Everything up to last_new is durable before we say so (the term change too, if there was one).
+  // Everything up to the match index is durable before we say so (the term change too, if there
+  // was one).
   if (!co_await storage_.durable(storage_.last_write())) co_return std::nullopt;
   if (current_term_ != args.term) co_return append_entries_reply{current_term_};
   reply.success = true;
-  reply.match_index = last_new;
+  reply.match_index = accepted.match_index;
   co_return reply;
 }
 
@@ -213,22 +181,17 @@ co::task<std::optional<install_snapshot_reply>> node<E, T, S>::on_install_snapsh
     co_return reply;
   }
 
-  if (meta.last_index > commit_index_ && meta.last_index > log_.base_index()) {
-    // Keep the entries after the snapshot if our log agrees with it there; otherwise the whole log
-    // is superseded.
-    const bool agrees = log_.contains(meta.last_index) && log_.term_at(meta.last_index) == meta.last_term;
-    if (!agrees && log_.last_index() >= meta.last_index) {
-      // Our entry at the snapshot's index conflicts with it, so every entry of ours from there on
-      // is from another history and can never commit. Cut them first, as a write of its own: a
-      // crash between the cut and the snapshot leaves an older log, never the new snapshot
-      // followed by entries of an older term.
-      log_.truncate_from(meta.last_index);
-      (void)storage_.append(log_, meta.last_index);
-    }
+  const snapshot_verdict verdict = snapshot_decision(log_, commit_index_, args);
+  if (verdict == snapshot_verdict::cut_then_replace_log) {
+    // The conflicting suffix goes as a write of its own, before the snapshot's (see the verdict).
+    log_.truncate_from(meta.last_index);
+    (void)storage_.append(log_, meta.last_index);
+  }
+  if (verdict != snapshot_verdict::already_covered) {
     snapshot_ = meta;
     snapshot_data_ = std::make_shared<const bytes>(std::move(incoming_data_));
     (void)storage_.save_snapshot(meta, *snapshot_data_);
-    if (agrees) {
+    if (verdict == snapshot_verdict::keep_suffix) {
       log_.compact(meta.last_index);
     } else {
       log_.reset(meta.last_index, meta.last_term, {});

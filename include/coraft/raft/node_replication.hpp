@@ -283,11 +283,10 @@ void node<E, T, S>::advance_commit_index(const leader_state& leading) {
   matches.reserve(cluster_size());
   matches.push_back(leading.own_durable_index);
   for (const auto& p : leading.progress) matches.push_back(p.match_index);
-  // The value a majority has reached: the (n/2 + 1)-th largest.
-  std::size_t k = cluster_size() / 2;
-  std::nth_element(matches.begin(), matches.begin() + k, matches.end(), std::greater<>());
-  index_t candidate = matches[k];
-  if (candidate > commit_index_ && log_.term_at(candidate) == current_term_) set_commit_index(candidate);
+  // One configuration today; under joint consensus, the smaller of the two majorities' answers.
+  const index_t held_by_majority = majority_match_index(std::move(matches));
+  if (auto next = leader_commit_decision(log_, current_term_, commit_index_, held_by_majority))
+    set_commit_index(*next);
 }
 
 template <class E, transport T, storage S>

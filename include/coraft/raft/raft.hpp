@@ -8,6 +8,7 @@
 #include "coraft/raft/node.hpp"
 #include "coraft/raft/options.hpp"
 #include "coraft/raft/protocol.hpp"
+#include "coraft/raft/rules.hpp"
 #include "coraft/raft/server.hpp"
 #include "coraft/raft/server_thread.hpp"
 #include "coraft/raft/sim_transport.hpp"
