@@ -14,10 +14,10 @@
 // counters before and after. One table is printed; with --json, a JSON object on the last line.
 #include <coraft/co/scope.hpp>
 #include <coraft/co/task.hpp>
-#include <coraft/raft/memory_storage.hpp>
+#include <coraft/raft/storage/memory_storage.hpp>
 #include <coraft/raft/node.hpp>
-#include <coraft/raft/server_thread.hpp>
-#include <coraft/raft/sim_transport.hpp>
+#include <coraft/raft/server/server_thread.hpp>
+#include <coraft/raft/transport/sim_transport.hpp>
 #include <coraft/sim/world.hpp>
 
 #include <stdlib.h>

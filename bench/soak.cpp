@@ -12,7 +12,7 @@
 // and prints a row each time the cluster passes another tenth of the entries.
 #include <coraft/co/scope.hpp>
 #include <coraft/io/uring_executor.hpp>
-#include <coraft/raft/server.hpp>
+#include <coraft/raft/server/server.hpp>
 #include <coraft/wire/codec.hpp>
 
 #include <signal.h>

@@ -8,7 +8,7 @@
 // those of its log. Leadership changes are reported on standard error.
 #include <coraft/co/scope.hpp>
 #include <coraft/io/uring_executor.hpp>
-#include <coraft/raft/server.hpp>
+#include <coraft/raft/server/server.hpp>
 #include <coraft/wire/codec.hpp>
 
 #include <algorithm>

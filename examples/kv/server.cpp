@@ -26,7 +26,7 @@
 #include <coraft/io/stream_ops.hpp>
 #include <coraft/io/uring_executor.hpp>
 #include <coraft/raft/message_sizes.hpp>
-#include <coraft/raft/server.hpp>
+#include <coraft/raft/server/server.hpp>
 
 #include <charconv>
 #include <chrono>

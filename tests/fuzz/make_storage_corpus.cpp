@@ -4,7 +4,7 @@
 // each in the input form of storage_input.hpp. Usage: make_storage_corpus <directory>
 #include <coraft/co/scope.hpp>
 #include <coraft/co/task.hpp>
-#include <coraft/raft/file_storage.hpp>
+#include <coraft/raft/storage/file_storage.hpp>
 #include <coraft/raft/log.hpp>
 #include <coraft/sim/host.hpp>
 #include <coraft/sim/network.hpp>

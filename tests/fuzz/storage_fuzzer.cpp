@@ -12,10 +12,10 @@
 // Anything else aborts; so do a crash, a sanitizer report, or an allocation past libFuzzer's limit.
 #include <coraft/co/scope.hpp>
 #include <coraft/co/task.hpp>
-#include <coraft/raft/file_storage.hpp>
+#include <coraft/raft/storage/file_storage.hpp>
 #include <coraft/raft/log.hpp>
-#include <coraft/raft/storage_error.hpp>
-#include <coraft/raft/storage_recovery.hpp>
+#include <coraft/raft/storage/errors.hpp>
+#include <coraft/raft/storage/recovery.hpp>
 #include <coraft/sim/host.hpp>
 #include <coraft/sim/network.hpp>
 #include <coraft/sim/world.hpp>

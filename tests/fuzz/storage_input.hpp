@@ -12,7 +12,7 @@
 // directories in this form.
 #pragma once
 
-#include <coraft/raft/storage_format.hpp>
+#include <coraft/raft/storage/format.hpp>
 
 #include <algorithm>
 #include <cstddef>

@@ -26,10 +26,10 @@
 
 #include <coraft/co/channel.hpp>
 #include <coraft/co/task.hpp>
-#include <coraft/raft/memory_storage.hpp>
+#include <coraft/raft/storage/memory_storage.hpp>
 #include <coraft/raft/node.hpp>
-#include <coraft/raft/server.hpp>
-#include <coraft/raft/sim_transport.hpp>
+#include <coraft/raft/server/server.hpp>
+#include <coraft/raft/transport/sim_transport.hpp>
 #include <coraft/sim/host.hpp>
 #include <coraft/sim/network.hpp>
 #include <coraft/sim/world.hpp>

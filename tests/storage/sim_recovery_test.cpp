@@ -1,5 +1,5 @@
 // file_storage facing damaged files on the simulated disk: each kind of damage and its documented
-// outcome (storage_recovery.hpp), and a disk that fills up.
+// outcome (storage/recovery.hpp), and a disk that fills up.
 #include <doctest/doctest.h>
 
 #include <cerrno>

@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <coraft/co/scope.hpp>
 #include <coraft/co/task.hpp>
-#include <coraft/raft/file_storage.hpp>
+#include <coraft/raft/storage/file_storage.hpp>
 #include <coraft/raft/log.hpp>
 #include <coraft/raft/storage.hpp>
 #include <coraft/sim/host.hpp>

@@ -6,7 +6,7 @@
 #include <coraft/co/scope.hpp>
 #include <coraft/co/task.hpp>
 #include <coraft/io/uring_executor.hpp>
-#include <coraft/raft/server_thread.hpp>
+#include <coraft/raft/server/server_thread.hpp>
 #include <coraft/wire/codec.hpp>
 
 #include <chrono>

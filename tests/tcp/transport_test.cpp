@@ -5,7 +5,7 @@
 #include <coraft/co/task.hpp>
 #include <coraft/io/stream_ops.hpp>
 #include <coraft/io/uring_executor.hpp>
-#include <coraft/raft/tcp_transport.hpp>
+#include <coraft/raft/transport/tcp_transport.hpp>
 #include <coraft/wire/size.hpp>
 
 #include <chrono>

@@ -255,6 +255,9 @@ class node {
 
 }  // namespace coraft::raft
 
-#include "coraft/raft/node_roles.hpp"
-#include "coraft/raft/node_replication.hpp"
-#include "coraft/raft/node_handlers.hpp"
+// The member functions, one subject per header.
+#include "coraft/raft/node/roles.hpp"
+#include "coraft/raft/node/replication.hpp"
+#include "coraft/raft/node/proposals.hpp"
+#include "coraft/raft/node/apply.hpp"
+#include "coraft/raft/node/handlers.hpp"

@@ -1,4 +1,4 @@
-// coraft/raft/tcp/options.hpp — the knobs of the TCP transport, with defaults suited to a LAN.
+// coraft/raft/transport/tcp/options.hpp — the knobs of the TCP transport, with defaults suited to a LAN.
 #pragma once
 
 #include <chrono>

@@ -1,52 +1,11 @@
-// coraft/raft/node_replication.hpp — the leader's side of log replication (§5.3, §5.4), proposals,
-// and the delivery of committed entries to the application.
+// coraft/raft/node/replication.hpp — the leader's side of log replication (§5.3, §5.4): a
+// replicator per peer, the leader's own disk, and the commit index.
 #pragma once
 
 #include "coraft/raft/node.hpp"
-#include "coraft/raft/node_roles.hpp"
+#include "coraft/raft/node/roles.hpp"
 
 namespace coraft::raft {
-
-// A proposal waiting in propose()'s frame for its entry to commit.
-template <class E, transport T, storage S>
-  requires io::scheduling<E> && io::timers<E>
-struct node<E, T, S>::pending_proposal {
-  index_t index = 0;
-  term_t term = 0;
-  std::error_code outcome;  // set when settled: ok (committed) or why not
-  co::event settled;
-};
-
-template <class E, transport T, storage S>
-  requires io::scheduling<E> && io::timers<E>
-co::task<co::result<proposal>> node<E, T, S>::propose(bytes command) {
-  // Refused whatever the role, and nothing appended: an entry over max_entry_bytes could never be
-  // sent to a follower, so it would never commit.
-  if (command.size() > options_.max_entry_bytes) co_return make_error_code(errc::entry_too_large);
-  if (role_ != role::leader) co_return make_error_code(errc::not_leader);
-  pending_proposal pending;
-  pending.term = current_term_;
-  pending.index = append_local(log_entry{current_term_, entry_kind::command, std::move(command)});
-  const auto waiting = proposals_.emplace(pending.index, &pending);
-  auto waited = co_await pending.settled.wait();
-  if (!waited) {
-    proposals_.erase(waiting);  // cancelled: nobody will settle it any more
-    co_return waited.error();
-  }
-  if (pending.outcome) co_return pending.outcome;
-  co_return proposal{pending.index, pending.term};
-}
-
-// Append to the leader's own log: issue the storage write and wake the replicators at once; the
-// leader counts itself in a majority only once persist_own_log() has seen the write durable.
-template <class E, transport T, storage S>
-  requires io::scheduling<E> && io::timers<E>
-index_t node<E, T, S>::append_local(log_entry entry) {
-  index_t index = log_.append(std::move(entry));
-  (void)storage_.append(log_, index);
-  if (leading_) leading_->wake_all();
-  return index;
-}
 
 // Tracks the leader's own disk: awaits the durability of its newest write, then counts the entries
 // it covers as the leader's match index. A failed write is retried after a pause that doubles from
@@ -287,75 +246,6 @@ void node<E, T, S>::advance_commit_index(const leader_state& leading) {
   const index_t held_by_majority = majority_match_index(std::move(matches));
   if (auto next = leader_commit_decision(log_, current_term_, commit_index_, held_by_majority))
     set_commit_index(*next);
-}
-
-template <class E, transport T, storage S>
-  requires io::scheduling<E> && io::timers<E>
-void node<E, T, S>::set_commit_index(index_t index) {
-  if (index <= commit_index_) return;
-  commit_index_ = index;
-  commit_advanced_.set();
-  settle_proposals({});
-}
-
-// Settle the proposals whose fate is known, in any role: once the commit index reaches a proposal's
-// index, the committed entry there is its own (same term: committed) or another's (overwritten).
-// Where a snapshot has replaced the log there, the term is no longer known: leadership_lost, the
-// outcome is unknown. All others are settled with `if_not_committed` when it is set.
-template <class E, transport T, storage S>
-  requires io::scheduling<E> && io::timers<E>
-void node<E, T, S>::settle_proposals(std::error_code if_not_committed) {
-  for (auto it = proposals_.begin(); it != proposals_.end();) {
-    pending_proposal& p = *it->second;
-    if (p.index <= commit_index_) {
-      if (p.index < log_.base_index()) {
-        p.outcome = make_error_code(errc::leadership_lost);
-      } else {
-        const bool ours = log_.term_at(p.index) == p.term;
-        p.outcome = ours ? std::error_code{} : make_error_code(errc::entry_overwritten);
-      }
-    } else if (if_not_committed) {
-      p.outcome = if_not_committed;
-    } else {
-      ++it;
-      continue;
-    }
-    p.settled.set();
-    it = proposals_.erase(it);
-  }
-}
-
-// Hands every committed entry to the application, in order, each once; suspends while the apply
-// channel is full; ends when the node stops.
-template <class E, transport T, storage S>
-  requires io::scheduling<E> && io::timers<E>
-co::task<void> node<E, T, S>::apply_entries() {
-  for (;;) {
-    commit_advanced_.reset();
-    for (;;) {
-      if (snapshot_undelivered_) {
-        // A snapshot installed from the leader, or loaded at start: it replaces everything the
-        // application applied before, and comes before any entry after it.
-        snapshot_undelivered_ = false;
-        if (snapshot_.last_index <= last_applied_) continue;
-        applied_entry state{snapshot_.last_index, snapshot_.last_term, entry_kind::command,
-                            *snapshot_data_, true};
-        const index_t through = state.index;
-        if (!co_await applied_.send(std::move(state))) co_return;
-        last_applied_ = std::max(last_applied_, through);
-        continue;
-      }
-      if (last_applied_ >= commit_index_) break;
-      index_t index = last_applied_ + 1;
-      const log_entry& entry = log_.at(index);
-      // A named local, not a braced temporary inside the co_await: g++ 12 copies an aggregate
-      // temporary there bitwise and destroys it twice.
-      applied_entry next{index, entry.term, entry.kind, entry.payload};
-      if (!co_await applied_.send(std::move(next))) co_return;
-      last_applied_ = index;
-    }
-    if (!co_await commit_advanced_.wait()) co_return;
-  }
 }
 
 }  // namespace coraft::raft

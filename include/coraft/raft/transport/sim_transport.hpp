@@ -1,4 +1,4 @@
-// coraft/raft/sim_transport.hpp — the transport contract over a simulated network.
+// coraft/raft/transport/sim_transport.hpp — the transport contract over a simulated network.
 //
 // A `sim_switchboard` stands for the wires between the nodes of one simulated cluster and outlives
 // every run of every node. Each run of a node owns a `sim_transport` registered with the board under

@@ -1,4 +1,4 @@
-// coraft/raft/tcp/messages.hpp — what travels on the TCP transport's connections.
+// coraft/raft/transport/tcp/messages.hpp — what travels on the TCP transport's connections.
 //
 // A connection is opened by the node that sends requests on it; the other end only answers. Its
 // first frame is a hello naming both ends, so that the acceptor knows which peer it serves (and

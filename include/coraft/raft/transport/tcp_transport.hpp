@@ -1,4 +1,4 @@
-// coraft/raft/tcp_transport.hpp — the transport contract over TCP, on any io::executor.
+// coraft/raft/transport/tcp_transport.hpp — the transport contract over TCP, on any io::executor.
 //
 // Each node opens one connection to every peer and sends its requests on it; the peer answers on
 // the same connection. So between two nodes there are two connections, one per direction of
@@ -46,9 +46,9 @@
 #include "coraft/io/contract.hpp"
 #include "coraft/io/errors.hpp"
 #include "coraft/io/stream_ops.hpp"
-#include "coraft/raft/tcp/frame_reader.hpp"
-#include "coraft/raft/tcp/messages.hpp"
-#include "coraft/raft/tcp/options.hpp"
+#include "coraft/raft/transport/tcp/frame_reader.hpp"
+#include "coraft/raft/transport/tcp/messages.hpp"
+#include "coraft/raft/transport/tcp/options.hpp"
 #include "coraft/raft/transport.hpp"
 #include "coraft/wire/frame.hpp"
 #include "coraft/wire/size.hpp"

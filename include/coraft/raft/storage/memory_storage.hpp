@@ -1,4 +1,4 @@
-// coraft/raft/memory_storage.hpp — storage in memory, with the crash behaviour of a real disk.
+// coraft/raft/storage/memory_storage.hpp — storage in memory, with the crash behaviour of a real disk.
 //
 // The durable part is a `memory_disk`, owned by whoever plays the machine (a test harness), so it
 // outlives any one run of a node. A `memory_storage` is one run's view of it: writes are buffered in

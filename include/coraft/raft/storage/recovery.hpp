@@ -1,6 +1,6 @@
-// coraft/raft/storage_recovery.hpp — reading a data directory back after a restart or a crash.
+// coraft/raft/storage/recovery.hpp — reading a data directory back after a restart or a crash.
 //
-// The rules (the format is in storage_format.hpp):
+// The rules (the format is in format.hpp):
 //  * meta: the valid slot with the higher sequence holds the term and vote. No file: a fresh node
 //    (term 0, no vote). A file with neither slot valid: storage_errc::corrupt_meta. A slot is
 //    written only while the other holds the newest durable state, so a torn write cannot cause it.
@@ -43,10 +43,10 @@
 #include "coraft/co/result.hpp"
 #include "coraft/co/task.hpp"
 #include "coraft/io/contract.hpp"
-#include "coraft/raft/log_segments.hpp"
+#include "coraft/raft/storage/log_segments.hpp"
 #include "coraft/raft/storage.hpp"
-#include "coraft/raft/storage_error.hpp"
-#include "coraft/raft/storage_format.hpp"
+#include "coraft/raft/storage/errors.hpp"
+#include "coraft/raft/storage/format.hpp"
 
 namespace coraft::raft {
 

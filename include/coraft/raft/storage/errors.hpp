@@ -1,4 +1,4 @@
-// coraft/raft/storage_error.hpp — errors that say which file is damaged, and where.
+// coraft/raft/storage/errors.hpp — errors that say which file is damaged, and where.
 //
 // When durable storage finds a checksum mismatch in the middle of its log, the operator needs the
 // file and the offset, not just "corrupt". A std::error_code carries only a category and an int, so

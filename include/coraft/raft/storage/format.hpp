@@ -1,4 +1,4 @@
-// coraft/raft/storage_format.hpp — file_storage's on-disk format, with its encoders and decoders.
+// coraft/raft/storage/format.hpp — file_storage's on-disk format, with its encoders and decoders.
 //
 // A data directory holds:
 //

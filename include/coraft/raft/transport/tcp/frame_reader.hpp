@@ -1,4 +1,4 @@
-// coraft/raft/tcp/frame_reader.hpp — whole frames off a byte stream, in bounded memory.
+// coraft/raft/transport/tcp/frame_reader.hpp — whole frames off a byte stream, in bounded memory.
 //
 // The reader receives into one buffer as much as the kernel has (several small frames often arrive
 // in one recv) and hands out one decoded message at a time. A frame's header is checked before its

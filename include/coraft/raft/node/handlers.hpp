@@ -1,8 +1,8 @@
-// coraft/raft/node_handlers.hpp — the receiver's side of the two RPCs (Figure 2), in every role.
+// coraft/raft/node/handlers.hpp — the receiver's side of the two RPCs (Figure 2), in every role.
 #pragma once
 
 #include "coraft/raft/node.hpp"
-#include "coraft/raft/node_roles.hpp"
+#include "coraft/raft/node/roles.hpp"
 
 namespace coraft::raft {
 

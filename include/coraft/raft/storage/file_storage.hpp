@@ -1,8 +1,8 @@
-// coraft/raft/file_storage.hpp — the storage contract on files: term, vote, log and snapshot in a
+// coraft/raft/storage/file_storage.hpp — the storage contract on files: term, vote, log and snapshot in a
 // data directory, through any executor that implements io::files (io_uring or the simulated disk).
 //
-// The directory's format is in storage_format.hpp; what is read back after a crash, and which
-// damage is repaired or refused, in storage_recovery.hpp. This header is about writing.
+// The directory's format is in format.hpp; what is read back after a crash, and which
+// damage is repaired or refused, in recovery.hpp. This header is about writing.
 //
 // Issuing. Each write (save_term_and_vote, append, save_snapshot) is encoded at once into a queue
 // of *steps*, each an operation on one file: append records to a segment, cut a segment, write a
@@ -51,10 +51,10 @@
 #include "coraft/io/contract.hpp"
 #include "coraft/io/errors.hpp"
 #include "coraft/raft/log.hpp"
-#include "coraft/raft/log_segments.hpp"
+#include "coraft/raft/storage/log_segments.hpp"
 #include "coraft/raft/storage.hpp"
-#include "coraft/raft/storage_format.hpp"
-#include "coraft/raft/storage_recovery.hpp"
+#include "coraft/raft/storage/format.hpp"
+#include "coraft/raft/storage/recovery.hpp"
 
 namespace coraft::raft {
 

@@ -1,4 +1,4 @@
-// coraft/raft/server.hpp — a Raft node with its TCP transport and file storage: a cluster member.
+// coraft/raft/server/server.hpp — a Raft node with its TCP transport and file storage: a cluster member.
 //
 // The node is generic over executor, transport and storage; most applications want the same three:
 // the io_uring executor, TCP between the members, files in a data directory. A server assembles
@@ -24,10 +24,10 @@
 #include "coraft/co/scope.hpp"
 #include "coraft/co/task.hpp"
 #include "coraft/io/contract.hpp"
-#include "coraft/raft/file_storage.hpp"
+#include "coraft/raft/storage/file_storage.hpp"
 #include "coraft/raft/node.hpp"
 #include "coraft/raft/options.hpp"
-#include "coraft/raft/tcp_transport.hpp"
+#include "coraft/raft/transport/tcp_transport.hpp"
 
 namespace coraft::raft {
 

@@ -1,4 +1,4 @@
-// coraft/raft/server_thread.hpp — a cluster member on a thread of its own.
+// coraft/raft/server/server_thread.hpp — a cluster member on a thread of its own.
 //
 // A server_thread starts a thread that owns an io_uring executor and a raft::server, and runs the
 // server (with an optional application coroutine beside it) until the server_thread is destroyed.
@@ -18,7 +18,7 @@
 #include "coraft/co/scope.hpp"
 #include "coraft/co/task.hpp"
 #include "coraft/io/uring_executor.hpp"
-#include "coraft/raft/server.hpp"
+#include "coraft/raft/server/server.hpp"
 
 namespace coraft::raft {
 

@@ -1,4 +1,4 @@
-// coraft/raft/node_roles.hpp — a node's life and its three roles (§5.2).
+// coraft/raft/node/roles.hpp — a node's life and its three roles (§5.2).
 #pragma once
 
 #include <deque>

@@ -1,4 +1,4 @@
-// coraft/raft/log_segments.hpp — where each log record is, segment file by segment file.
+// coraft/raft/storage/log_segments.hpp — where each log record is, segment file by segment file.
 //
 // file_storage decides where bytes go at the moment a write is issued, long before they reach the
 // disk, so that writes can be queued and grouped. This is its map of the log *as issued*: the

@@ -1,0 +1,86 @@
+// coraft/raft/node/proposals.hpp — commands proposed to the leader, and how each learns its outcome.
+#pragma once
+
+#include "coraft/raft/node.hpp"
+#include "coraft/raft/node/roles.hpp"
+
+namespace coraft::raft {
+
+// A proposal waiting in propose()'s frame for its entry to commit.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+struct node<E, T, S>::pending_proposal {
+  index_t index = 0;
+  term_t term = 0;
+  std::error_code outcome;  // set when settled: ok (committed) or why not
+  co::event settled;
+};
+
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<co::result<proposal>> node<E, T, S>::propose(bytes command) {
+  // Refused whatever the role, and nothing appended: an entry over max_entry_bytes could never be
+  // sent to a follower, so it would never commit.
+  if (command.size() > options_.max_entry_bytes) co_return make_error_code(errc::entry_too_large);
+  if (role_ != role::leader) co_return make_error_code(errc::not_leader);
+  pending_proposal pending;
+  pending.term = current_term_;
+  pending.index = append_local(log_entry{current_term_, entry_kind::command, std::move(command)});
+  const auto waiting = proposals_.emplace(pending.index, &pending);
+  auto waited = co_await pending.settled.wait();
+  if (!waited) {
+    proposals_.erase(waiting);  // cancelled: nobody will settle it any more
+    co_return waited.error();
+  }
+  if (pending.outcome) co_return pending.outcome;
+  co_return proposal{pending.index, pending.term};
+}
+
+// Append to the leader's own log: issue the storage write and wake the replicators at once; the
+// leader counts itself in a majority only once persist_own_log() has seen the write durable.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+index_t node<E, T, S>::append_local(log_entry entry) {
+  index_t index = log_.append(std::move(entry));
+  (void)storage_.append(log_, index);
+  if (leading_) leading_->wake_all();
+  return index;
+}
+
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::set_commit_index(index_t index) {
+  if (index <= commit_index_) return;
+  commit_index_ = index;
+  commit_advanced_.set();
+  settle_proposals({});
+}
+
+// Settle the proposals whose fate is known, in any role: once the commit index reaches a proposal's
+// index, the committed entry there is its own (same term: committed) or another's (overwritten).
+// Where a snapshot has replaced the log there, the term is no longer known: leadership_lost, the
+// outcome is unknown. All others are settled with `if_not_committed` when it is set.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::settle_proposals(std::error_code if_not_committed) {
+  for (auto it = proposals_.begin(); it != proposals_.end();) {
+    pending_proposal& p = *it->second;
+    if (p.index <= commit_index_) {
+      if (p.index < log_.base_index()) {
+        p.outcome = make_error_code(errc::leadership_lost);
+      } else {
+        const bool ours = log_.term_at(p.index) == p.term;
+        p.outcome = ours ? std::error_code{} : make_error_code(errc::entry_overwritten);
+      }
+    } else if (if_not_committed) {
+      p.outcome = if_not_committed;
+    } else {
+      ++it;
+      continue;
+    }
+    p.settled.set();
+    it = proposals_.erase(it);
+  }
+}
+
+}  // namespace coraft::raft
