@@ -199,7 +199,7 @@ class cluster {
 
   // ---- time ---------------------------------------------------------------------------------------
 
-  // One simulated step, then every safety check. A run that takes a million steps without the
+  // One simulated step, then every node's own invariants and every safety check across them. A run that takes a million steps without the
   // clock moving is a livelock (a coroutine that loops without awaiting time): a failure, not a hang.
   void step() {
     world_.step();
@@ -213,7 +213,9 @@ class cluster {
     for (int i = 0; i < size(); ++i) {
       if (servers_[i].member) {
         rethrow_failure(servers_[i]);
-        if (running(i)) checker_.check_node(*servers_[i].member);
+        if (!running(i)) continue;
+        servers_[i].member->check_invariants();
+        checker_.check_node(*servers_[i].member);
       }
     }
   }

@@ -260,7 +260,10 @@ struct refusing_cluster {
       if (!world.has_ready() && (!next || *next > until)) break;
       world.step();
       if (life.failures() > 0) life.run_until_idle();  // rethrows a node's exception
-      for (auto& n : nodes) checker.check_node(*n);
+      for (auto& n : nodes) {
+        n->check_invariants();
+        checker.check_node(*n);
+      }
     }
     if (world.now() < until) world.run_until(until);
   }

@@ -148,3 +148,86 @@ TEST_CASE("API: shutdown ends every coroutine of the node, fails pending proposa
     CHECK(c.node(leader)->applied().closed());
   }
 }
+
+namespace {
+
+// Follows one member's view of leadership through role_change(), as an application would: each
+// status it resumes with, until the node stops (the error then).
+co::task<void> follow_leadership(test::member* node, std::vector<raft::node_status>* seen,
+                                 std::error_code* ended) {
+  raft::node_status known = node->status();
+  for (;;) {
+    auto next = co_await node->role_change(known);
+    if (!next) {
+      *ended = next.error();
+      co_return;
+    }
+    seen->push_back(*next);
+    known = *next;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("API: role_change resumes at each change of term, role or leader, and with shut_down at the end") {
+  for (stack on : stacks_to_run()) {
+    CAPTURE(to_string(on));
+    cluster c(simulation{on, 14}, 3);
+    const int leader = c.check_one_leader();
+    // The two others: one of them wins the next election, the other follows it.
+    const int watched[2] = {(leader + 1) % 3, (leader + 2) % 3};
+    raft::node_status before[2];
+    std::vector<raft::node_status> seen[2];
+    std::error_code ended[2];
+    co::scope app(c.world());
+    for (int k = 0; k < 2; ++k) {
+      before[k] = c.node(watched[k])->status();
+      app.spawn(follow_leadership(c.node(watched[k]), &seen[k], &ended[k]));
+    }
+    c.sleep(1s);
+    CHECK(seen[0].empty());  // a stable leader: nothing changes, nothing resumes
+    CHECK(seen[1].empty());
+
+    c.disconnect(leader);  // the other two elect a new leader among themselves
+    c.sleep(3s);
+    const int next_leader = c.check_one_leader();
+    CHECK(next_leader != leader);
+    for (int k = 0; k < 2; ++k) {
+      CAPTURE(watched[k]);
+      REQUIRE_FALSE(seen[k].empty());
+      // Each resumption differs from the one before, terms never go back, and the last is now.
+      raft::node_status previous = before[k];
+      for (const auto& s : seen[k]) {
+        CHECK(s.term >= previous.term);
+        CHECK((s.term != previous.term || s.role != previous.role || s.leader != previous.leader));
+        previous = s;
+      }
+      const raft::node_status now = c.node(watched[k])->status();
+      CHECK(previous.term == now.term);
+      CHECK(previous.role == now.role);
+      CHECK(previous.leader == now.leader);
+      CHECK(now.leader == cluster::id(next_leader));
+    }
+
+    // A status already out of date resumes at once.
+    std::optional<co::result<raft::node_status>> at_once;
+    app.spawn([](test::member* node, raft::node_status stale,
+                 std::optional<co::result<raft::node_status>>* out) -> co::task<void> {
+      out->emplace(co_await node->role_change(stale));
+    }(c.node(watched[0]), before[0], &at_once));
+    REQUIRE(at_once.has_value());
+    REQUIRE(at_once->has_value());
+    CHECK((*at_once)->term == c.node(watched[0])->status().term);
+
+    bool shut = false;
+    app.spawn([](test::member* node, bool* done) -> co::task<void> {
+      co_await node->shutdown();
+      *done = true;
+    }(c.node(watched[0]), &shut));
+    c.sleep(10ms);
+    CHECK(shut);
+    CHECK(ended[0] == raft::errc::shut_down);
+    CHECK_FALSE(ended[1]);  // still following
+    app.request_stop();
+  }
+}

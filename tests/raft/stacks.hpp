@@ -89,6 +89,8 @@ class member {
   const std::string& exit_reason() const noexcept { return exit_reason_; }
 
   virtual raft::node_status status() const = 0;
+  virtual void check_invariants() const = 0;
+  virtual co::task<co::result<raft::node_status>> role_change(raft::node_status known) = 0;
   virtual const raft::log_window& log() const = 0;
   virtual raft::start_result start(raft::bytes command) = 0;
   virtual co::task<co::result<raft::proposal>> propose(raft::bytes command) = 0;
@@ -108,6 +110,10 @@ template <class Node>
 class node_member : public member {
  public:
   raft::node_status status() const override { return node().status(); }
+  void check_invariants() const override { node().check_invariants(); }
+  co::task<co::result<raft::node_status>> role_change(raft::node_status known) override {
+    return node().role_change(known);
+  }
   const raft::log_window& log() const override { return node().log(); }
   raft::start_result start(raft::bytes command) override { return node().start(std::move(command)); }
   co::task<co::result<raft::proposal>> propose(raft::bytes command) override {

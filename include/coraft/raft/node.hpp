@@ -29,6 +29,7 @@
 #include "coraft/co/task.hpp"
 #include "coraft/co/when_any.hpp"
 #include "coraft/io/contract.hpp"
+#include "coraft/raft/assert.hpp"
 #include "coraft/raft/log.hpp"
 #include "coraft/raft/message_sizes.hpp"
 #include "coraft/raft/messages.hpp"
@@ -125,6 +126,17 @@ class node {
             log_.last_index()};
   }
 
+  // Resumes once the node's term, role or leader differs from `known` (at once if it already
+  // does), with the status at that moment; with shut_down once the node has stopped, or
+  // cancelled(). An application follows leadership by awaiting it in a loop, passing the status
+  // it last saw: a change in between is never missed, however quickly several follow each other.
+  co::task<co::result<node_status>> role_change(node_status known);
+
+  // Every invariant of one node's state (the comments beside the members below state them),
+  // checked together: the simulator calls it after every step. A broken one throws
+  // std::logic_error where CORAFT_ASSERT is on (assert.hpp), and is not looked at elsewhere.
+  void check_invariants() const;
+
   // Log compaction (§7): the application's state as of `through` (an index it has applied)
   // replaces the log up to there, in memory at once and on disk with the next sync.
   void snapshot(index_t through, bytes state) {
@@ -157,6 +169,10 @@ class node {
   co::task<void> campaign();
   co::task<void> lead();
   void become(raft::role next);
+  bool still_in(raft::role role, term_t term) const noexcept;
+  bool still_in(term_t term) const noexcept;
+  void heard_from_leader(node_id leader);
+  void announce_role_change() noexcept;
 
   // Elections.
   co::task<void> request_vote(node_id peer, request_vote_args args, std::size_t* votes,
@@ -233,6 +249,7 @@ class node {
   // cannot keep the members that could win from ever timing out.
   io::time_point election_deadline_{};
   co::event election_timer_restarted_;  // wakes a follower to wait for the new deadline
+  co::event role_changed_;       // pulsed when the term, the role or the leader changes
   co::event commit_advanced_;    // set whenever commit_index_ grows
   co::event stopped_;            // set when run() has ended
   co::channel<applied_entry> applied_;
@@ -251,6 +268,13 @@ class node {
   snapshot_meta incoming_snapshot_;    // the snapshot a leader is streaming to this follower
   bytes incoming_data_;                // its chunks so far
   std::uint64_t random_state_;
+
+  // What check_invariants() saw last, to tell that the term and the commit index never go back.
+  struct watched_state {
+    term_t term = 0;
+    index_t commit_index = 0;
+  };
+  mutable watched_state watched_;
 };
 
 }  // namespace coraft::raft
@@ -261,3 +285,4 @@ class node {
 #include "coraft/raft/node/proposals.hpp"
 #include "coraft/raft/node/apply.hpp"
 #include "coraft/raft/node/handlers.hpp"
+#include "coraft/raft/node/invariants.hpp"

@@ -65,6 +65,7 @@ void node<E, T, S>::raise_term(term_t term, node_id vote) {
   voted_for_ = vote;
   leader_ = nobody;
   term_write_ = storage_.save_term_and_vote(current_term_, voted_for_);
+  announce_role_change();
 }
 
 // Records a vote in the current term, issuing its write at once.
@@ -118,10 +119,7 @@ co::task<std::optional<append_entries_reply>> node<E, T, S>::on_append_entries(a
   append_entries_reply reply;
   reply.term = current_term_;
   if (args.term < current_term_) co_return reply;  // a stale leader: the reply's term deposes it
-  if (role_ == role::leader) throw std::logic_error("coraft::raft: two leaders in one term");
-  if (role_ == role::candidate) become(role::follower);  // another candidate won this term
-  leader_ = args.leader;
-  restart_election_timer();
+  heard_from_leader(args.leader);
 
   const append_decision decision = append_entries_decision(log_, commit_index_, args);
   if (const auto* rejected = std::get_if<append_rejected>(&decision)) {
@@ -147,7 +145,7 @@ co::task<std::optional<append_entries_reply>> node<E, T, S>::on_append_entries(a
   // Everything up to the match index is durable before we say so (the term change too, if there
   // was one).
   if (!co_await storage_.durable(storage_.last_write())) co_return std::nullopt;
-  if (current_term_ != args.term) co_return append_entries_reply{current_term_};
+  if (!still_in(args.term)) co_return append_entries_reply{current_term_};
   reply.success = true;
   reply.match_index = accepted.match_index;
   co_return reply;
@@ -163,10 +161,7 @@ co::task<std::optional<install_snapshot_reply>> node<E, T, S>::on_install_snapsh
   observe_term(args.term);
   install_snapshot_reply reply{current_term_, false};
   if (args.term < current_term_) co_return reply;
-  if (role_ == role::leader) throw std::logic_error("coraft::raft: two leaders in one term");
-  if (role_ == role::candidate) become(role::follower);
-  leader_ = args.leader;
-  restart_election_timer();
+  heard_from_leader(args.leader);
 
   const snapshot_meta meta{args.last_index, args.last_term};
   if (args.offset == 0) {
@@ -203,7 +198,7 @@ co::task<std::optional<install_snapshot_reply>> node<E, T, S>::on_install_snapsh
   incoming_data_.clear();
   incoming_snapshot_ = {};
   if (!co_await storage_.durable(storage_.last_write())) co_return std::nullopt;
-  if (current_term_ != args.term) co_return install_snapshot_reply{current_term_, false};
+  if (!still_in(args.term)) co_return install_snapshot_reply{current_term_, false};
   reply.accepted = true;
   co_return reply;
 }

@@ -50,7 +50,8 @@ index_t node<E, T, S>::append_local(log_entry entry) {
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 void node<E, T, S>::set_commit_index(index_t index) {
-  if (index <= commit_index_) return;
+  if (index <= commit_index_) return;  // the commit index only grows
+  CORAFT_ASSERT(index <= log_.last_index(), "commit_index <= the log's last index");
   commit_index_ = index;
   commit_advanced_.set();
   settle_proposals({});

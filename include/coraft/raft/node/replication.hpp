@@ -144,7 +144,7 @@ co::task<void> node<E, T, S>::send_append(node_id peer, append_entries_args args
   const io::time_point sent_at = executor_.now();
   auto reply = co_await transport_.call(peer, std::move(args));
   if (reply && observe_term(reply->term)) co_return;
-  if (role_ != role::leader || current_term_ != term) co_return;
+  if (!still_in(role::leader, term)) co_return;
   peer_progress& progress = leading->of(peer);
   if (from_next_index) --progress.in_flight;
   progress.wake.set();
@@ -215,7 +215,7 @@ co::task<void> node<E, T, S>::send_snapshot(node_id peer, leader_state* leading)
     sent_at = executor_.now();
     auto reply = co_await transport_.call(peer, std::move(args));
     if (reply && observe_term(reply->term)) co_return;
-    if (role_ != role::leader || current_term_ != term) co_return;
+    if (!still_in(role::leader, term)) co_return;
     if (!reply || !reply->accepted) break;
     offset += chunk;
     if (offset == data->size()) {

@@ -96,6 +96,7 @@ void node<E, T, S>::end_run() {
   settle_proposals(errc::shut_down);
   applied_.close();
   stopped_.set();
+  announce_role_change();
 }
 
 // Runs each role in its own scope, one after another; ends when the node stops.
@@ -125,11 +126,64 @@ void node<E, T, S>::become(raft::role next) {
   // commit index will tell (settle_proposals).
   if (role_ == role::leader && next != role::leader) {
     leader_ = nobody;
+    leading_ = nullptr;  // the leader's state ends with the role; lead() is being cancelled
     restart_election_timer();  // a former leader has had no timer running
   }
   role_ = next;
   if (next != role::follower) leader_ = (next == role::leader) ? id_ : nobody;
   if (role_scope_) role_scope_->request_stop();
+  announce_role_change();
+}
+
+// The rule every coroutine acting for one role in one term applies after each await: while it was
+// suspended, the node may have moved to a newer term or another role, and then what it was about
+// to do (count a vote, fold in a reply, take the lead) belongs to a past it must not act in. It
+// goes on only while both still hold. A handler's reply speaks for a term, whatever the role
+// (what it acknowledges is durable either way), so a handler confirms the term alone.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+bool node<E, T, S>::still_in(raft::role role, term_t term) const noexcept {
+  return role_ == role && current_term_ == term;
+}
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+bool node<E, T, S>::still_in(term_t term) const noexcept {
+  return current_term_ == term;
+}
+
+// A request of the current term from its leader (AppendEntries, InstallSnapshot): a candidate of
+// this term has lost the election (§5.2), every role learns who leads, and the election timer
+// restarts. A leader cannot hear from another leader of its own term (Election Safety, §5.2).
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::heard_from_leader(node_id leader) {
+  if (role_ == role::leader) throw std::logic_error("coraft::raft: two leaders in one term");
+  if (role_ == role::candidate) become(role::follower);
+  if (leader_ != leader) {
+    leader_ = leader;
+    announce_role_change();
+  }
+  restart_election_timer();
+}
+
+// Wakes whoever awaits role_change(): a pulse, so that each waiter looks at the status anew and
+// the next wait blocks until the next change.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::announce_role_change() noexcept {
+  role_changed_.set();
+  role_changed_.reset();
+}
+
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<co::result<node_status>> node<E, T, S>::role_change(node_status known) {
+  for (;;) {
+    if (stopped_.is_set()) co_return make_error_code(errc::shut_down);
+    const node_status now = status();
+    if (now.term != known.term || now.role != known.role || now.leader != known.leader) co_return now;
+    if (auto woken = co_await role_changed_.wait(); !woken) co_return woken.error();
+  }
 }
 
 // Follower: awaits the election deadline racing its restart (news from the leader, a granted
@@ -172,7 +226,7 @@ co::task<void> node<E, T, S>::campaign() {
   // here, in this term, retrying with a growing pause: the node neither raises its term again nor
   // sends one it could forget in a crash, so a member with a sick disk disturbs nobody.
   if (!co_await retry_until_durable(term_write_, random_election_timeout())) co_return;
-  if (role_ != role::candidate || current_term_ != args.term) co_return;
+  if (!still_in(role::candidate, args.term)) co_return;
   restart_election_timer();  // the ballot gets a whole election timeout, however slow the disk was
   std::size_t votes = 1;
   co::event won;
@@ -182,7 +236,7 @@ co::task<void> node<E, T, S>::campaign() {
   auto first = co_await co::when_any(won.wait(), sleep_until(election_deadline_));
   ballots.request_stop();
   co_await ballots.join();
-  if (role_ != role::candidate || current_term_ != args.term) co_return;
+  if (!still_in(role::candidate, args.term)) co_return;
   bool elected = first.index() == 0 && std::get<0>(first).has_value();
   bool timed_out = first.index() == 1 && std::get<1>(first).has_value();
   if (elected) become(role::leader);
@@ -197,8 +251,8 @@ co::task<void> node<E, T, S>::request_vote(node_id peer, request_vote_args args,
   auto reply = co_await transport_.call(peer, args);
   if (!reply) co_return;
   if (observe_term(reply->term)) co_return;
-  if (role_ == role::candidate && current_term_ == args.term && reply->term == args.term &&
-      reply->vote_granted && is_majority(++*votes)) {
+  if (still_in(role::candidate, args.term) && reply->term == args.term && reply->vote_granted &&
+      is_majority(++*votes)) {
     won->set();
   }
 }
