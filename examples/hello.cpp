@@ -85,17 +85,20 @@ coraft::co::task<void> print_applied(server& s, std::size_t snapshot_every) {
   }
 }
 
-// Reports on standard error whenever this member starts or stops leading. Awaits a 50 ms timer
-// between looks; ends when cancelled.
-coraft::co::task<void> report_leadership(executor& ex, server& s) {
+// Reports on standard error whenever this member starts or stops leading. Awaits each change of
+// the node's term, role or leader; ends when the node stops, or when cancelled.
+coraft::co::task<void> report_leadership(server& s) {
+  auto known = s.node().status();
   bool leading = false;
-  while (co_await ex.sleep_for(50ms)) {
-    auto status = s.node().status();
-    bool now_leading = status.role == coraft::raft::role::leader;
+  for (;;) {
+    auto changed = co_await s.node().role_change(known);
+    if (!changed) co_return;
+    known = *changed;
+    bool now_leading = known.role == coraft::raft::role::leader;
     if (now_leading != leading) {
-      std::fprintf(stderr, "hello: node %u %s in term %llu\n", status.id,
+      std::fprintf(stderr, "hello: node %u %s in term %llu\n", known.id,
                    now_leading ? "leads" : "no longer leads",
-                   static_cast<unsigned long long>(status.term));
+                   static_cast<unsigned long long>(known.term));
     }
     leading = now_leading;
   }
@@ -136,7 +139,7 @@ int main(int argc, char** argv) {
   coraft::co::scope scope(ex);
   scope.spawn(run_or_exit(s));
   scope.spawn(print_applied(s, snapshot_every));
-  scope.spawn(report_leadership(ex, s));
+  scope.spawn(report_leadership(s));
 
   // Standard input is read on a thread of its own; each line is posted to the executor, whose
   // thread owns the node. Only a leader takes it: start() refuses on a follower.

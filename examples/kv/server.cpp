@@ -110,15 +110,19 @@ class kv_server {
     }
   }
 
-  // Appends this member's client address whenever it starts leading. Looks every 20 ms; ends when
-  // cancelled.
+  // Appends this member's client address whenever it starts leading, once per term. Awaits each
+  // change of the node's term, role or leader; ends when the node stops, or when cancelled.
   task<void> announce_leadership() {
+    auto status = raft_.node().status();
     term_t announced = 0;
-    while (co_await ex_.sleep_for(20ms)) {
-      auto status = raft_.node().status();
-      if (status.role != coraft::raft::role::leader || status.term == announced) continue;
-      kv::command_entry note{0, 0, {"CORAFT.LEADER", std::to_string(status.id), config_.listen.to_string()}};
-      if (raft_.node().start(coraft::wire::encode(note)).is_leader) announced = status.term;
+    for (;;) {
+      if (status.role == coraft::raft::role::leader && status.term != announced) {
+        kv::command_entry note{0, 0, {"CORAFT.LEADER", std::to_string(status.id), config_.listen.to_string()}};
+        if (raft_.node().start(coraft::wire::encode(note)).is_leader) announced = status.term;
+      }
+      auto changed = co_await raft_.node().role_change(status);
+      if (!changed) co_return;
+      status = *changed;
     }
   }
 
