@@ -71,6 +71,21 @@ using sim_node = raft::node<sim::world, sim_transport, sim_storage>;
 using sim_board = raft::sim_switchboard<raft_wires, sim::world>;
 using production_server = raft::server<sim::host>;
 
+}  // namespace coraft::test
+
+// Each stack is compiled once, in stacks.cpp, rather than in every scenario's file.
+namespace coraft::raft {
+extern template class node<sim::world, test::sim_transport, test::sim_storage>;
+extern template class memory_storage<sim::world>;
+extern template class sim_transport<test::raft_wires, sim::world>;
+extern template class node<sim::host, tcp_transport<sim::host>, file_storage<sim::host>>;
+extern template class tcp_transport<sim::host>;
+extern template class file_storage<sim::host>;
+extern template class server<sim::host>;
+}  // namespace coraft::raft
+
+namespace coraft::test {
+
 // RPCs (requests and replies) a run has sent, and the entry or snapshot bytes they carried.
 struct traffic {
   std::uint64_t rpcs = 0;
