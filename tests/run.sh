@@ -14,7 +14,10 @@ builds=(gcc clang asan)
 [ "${1:-}" = "--quick" ] && builds=(gcc)
 
 declare -A compiler=([gcc]=g++ [clang]=clang++-16 [asan]=clang++-16)
-declare -A options=([gcc]="" [clang]="" [asan]="-Db_sanitize=address,undefined -Db_lundef=false")
+# The g++ and clang++ builds leave out debug information, which takes a third of their compile time;
+# the ASan build keeps it, for symbolised reports.
+declare -A options=([gcc]="-Ddebug=false" [clang]="-Ddebug=false"
+                    [asan]="-Db_sanitize=address,undefined -Db_lundef=false")
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
