@@ -193,7 +193,7 @@ class peer_progress {
                   "more requests in flight than the window holds");
   }
   // Where the leader's last index is known: next_index points at most just past it.
-  void check(index_t leader_last_index) const {
+  void check([[maybe_unused]] index_t leader_last_index) const {
     check();
     CORAFT_ASSERT(next_index_ <= leader_last_index + 1, "next_index beyond the leader's log");
   }
