@@ -34,6 +34,7 @@
 #include "coraft/raft/message_sizes.hpp"
 #include "coraft/raft/messages.hpp"
 #include "coraft/raft/options.hpp"
+#include "coraft/raft/progress.hpp"
 #include "coraft/raft/rules.hpp"
 #include "coraft/raft/storage.hpp"
 #include "coraft/raft/transport.hpp"
@@ -160,7 +161,6 @@ class node {
 
  private:
   struct pending_proposal;
-  struct peer_progress;
   struct leader_state;
 
   // Roles.

@@ -71,62 +71,44 @@ append_entries_args node<E, T, S>::next_append(index_t from, bool with_entries) 
 }
 
 // Replicates to one peer: sends entries as soon as there are new ones and the window has room,
-// or a heartbeat each interval when idle; ends when the role changes.
+// or a heartbeat each interval when idle (next_request_decision, progress.hpp, decides which);
+// between requests, awaits the peer's wake event racing the time the rule names. Ends when the
+// role changes.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
   const co::context ctx = co_await co::current_context();
   co::scope requests(ctx);
-  peer_progress& progress = leading->of(peer);
+  auto& replica = leading->of(peer);
+  peer_progress& progress = replica.progress;
+  const auto heartbeat_interval = std::chrono::duration_cast<io::duration>(options_.heartbeat_interval);
   for (;;) {
     // Sending does not suspend, so the loop must look for cancellation itself: once the node
     // stops, every call fails at once and hands back its window slot, and without this check a
     // leader stopped with entries still to send would resend them forever without yielding.
     if (ctx.stop.stop_requested()) break;
-    progress.wake.reset();
+    replica.wake.reset();
     const io::time_point now = executor_.now();
-    const bool paused = now < progress.paused_until;
-    if (!paused && progress.mode != peer_progress::mode::snapshotting &&
-        progress.next_index <= log_.base_index()) {
-      // The entries this peer needs are compacted away: send the snapshot instead (§7).
-      progress.mode = peer_progress::mode::snapshotting;
-      ++progress.in_flight;
+    const next_request next = next_request_decision(progress, log_.base_index(), log_.last_index(),
+                                                    now, heartbeat_interval);
+    if (std::holds_alternative<snapshot_request>(next)) {
+      progress.snapshot_started();
       requests.spawn(send_snapshot(peer, leading));
       continue;
     }
-    const bool snapshotting = progress.mode == peer_progress::mode::snapshotting;
-    std::size_t window =
-        progress.mode == peer_progress::mode::replicating ? options_.max_appends_in_flight : 1;
-    bool has_entries = progress.next_index <= log_.last_index();
-    bool room = !snapshotting && !paused && progress.in_flight < window;
-    // A heartbeat goes every interval whatever else is happening — entries failing to go, a probe
-    // or a snapshot on its way — so the peer never times out while this leader lives (§5.2). It is
-    // anchored at the known match, or at the snapshot's index while the match lies in the
-    // compacted prefix (the peer may then reject it; it resets the peer's timer all the same).
-    // It takes no window slot: on a slow link, heartbeats in flight must not keep entries back.
-    const index_t anchor = std::max(progress.match_index, log_.base_index());
-    const io::time_point next_heartbeat = progress.last_sent + options_.heartbeat_interval;
-    bool heartbeat_due = now >= next_heartbeat;
-    // A failed request (lost, timed out, refused by the transport) pauses the peer until one
-    // interval after it was sent; until another request goes out, the pause ends after last_sent.
-    // The retry of its entries must not take the heartbeat's place: whatever keeps failing for
-    // them would then starve the peer of heartbeats too. So that slot carries a bare heartbeat,
-    // and the entries follow it.
-    const bool last_request_failed = progress.paused_until > progress.last_sent;
-    const bool with_entries = room && !(heartbeat_due && last_request_failed);
-    if ((has_entries && room) || heartbeat_due) {
-      // Send from next_index (entries if there are any), or a bare heartbeat.
-      append_entries_args args = with_entries ? next_append(progress.next_index, true)
-                                              : next_append(anchor + 1, false);
-      if (progress.mode == peer_progress::mode::replicating) progress.next_index += args.entries.size();
-      if (with_entries) ++progress.in_flight;
-      progress.last_sent = now;
-      requests.spawn(send_append(peer, std::move(args), with_entries, leading));
+    if (const auto* entries = std::get_if<entries_request>(&next)) {
+      append_entries_args args = next_append(entries->from, true);
+      progress.entries_sent(args.entries.size(), now, log_.last_index());
+      requests.spawn(send_append(peer, std::move(args), true, leading));
       continue;
     }
-    io::time_point wake_at = next_heartbeat;
-    if (paused) wake_at = std::min(wake_at, progress.paused_until);
-    auto woken = co_await co::when_any(sleep_until(wake_at), progress.wake.wait());
+    if (const auto* heartbeat = std::get_if<heartbeat_request>(&next)) {
+      progress.heartbeat_sent(now);
+      requests.spawn(send_append(peer, next_append(heartbeat->prev_log_index + 1, false), false, leading));
+      continue;
+    }
+    const io::time_point wake_at = std::get<no_request_until>(next).when;
+    auto woken = co_await co::when_any(sleep_until(wake_at), replica.wake.wait());
     bool cancelled = woken.index() == 0 ? !std::get<0>(woken) : !std::get<1>(woken);
     if (cancelled) break;
   }
@@ -135,6 +117,8 @@ co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
 }
 
 // Sends one AppendEntries and folds its reply into the peer's progress; ends with the reply.
+// `from_next_index`: the request starts at next_index and holds a window slot (else it is a bare
+// heartbeat).
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::send_append(node_id peer, append_entries_args args,
@@ -145,49 +129,19 @@ co::task<void> node<E, T, S>::send_append(node_id peer, append_entries_args args
   auto reply = co_await transport_.call(peer, std::move(args));
   if (reply && observe_term(reply->term)) co_return;
   if (!still_in(role::leader, term)) co_return;
-  peer_progress& progress = leading->of(peer);
-  if (from_next_index) --progress.in_flight;
-  progress.wake.set();
-  if (progress.mode == peer_progress::mode::snapshotting) {
-    // A snapshot is on its way; only a success may still move the peer's position forward.
-    if (reply && reply->term == term && reply->success && reply->match_index > progress.match_index) {
-      progress.match_index = reply->match_index;
-      advance_commit_index(*leading);
-    }
-    co_return;
-  }
+  auto& replica = leading->of(peer);
+  replica.wake.set();
   if (!reply) {
-    // Lost or timed out: resend from the last known match, one request at a time, and not
-    // before a heartbeat interval has passed since this request went out.
-    progress.paused_until = std::max(progress.paused_until, sent_at + options_.heartbeat_interval);
-    progress.mode = peer_progress::mode::probing;
-    progress.next_index = progress.match_index + 1;
-    co_return;
-  }
-  if (reply->term != term) co_return;
-  if (reply->success) {
-    if (reply->match_index > progress.match_index) {
-      progress.match_index = reply->match_index;
+    replica.progress.failed(sent_at, options_.heartbeat_interval, from_next_index);
+  } else if (reply->term != term) {
+    replica.progress.ignored(from_next_index);
+  } else if (reply->success) {
+    if (replica.progress.accepted(reply->match_index, from_next_index, log_.last_index()))
       advance_commit_index(*leading);
-    }
-    progress.next_index = std::max(progress.next_index, progress.match_index + 1);
-    // Only the answer to a request sent from next_index finds the peer's position; a heartbeat
-    // anchored at the known match proves nothing new, and must not open the window while the
-    // probe is still on its way.
-    if (from_next_index) progress.mode = peer_progress::mode::replicating;
-    co_return;
+  } else {
+    replica.progress.rejected(prev, append_rejected{reply->conflict_term, reply->conflict_index},
+                              from_next_index, log_);
   }
-  // The peer holds match_index, so a rejection at or below it is stale: from before a success.
-  if (prev <= progress.match_index) co_return;
-  // Back up past the conflict in one step (§5.3): skip the follower's whole conflicting term, or
-  // to the end of its log when it is shorter.
-  index_t next = reply->conflict_index;
-  if (reply->conflict_term != 0) {
-    index_t ours = log_.last_index_of_term(reply->conflict_term);
-    if (ours != 0) next = ours + 1;
-  }
-  progress.next_index = std::clamp<index_t>(next, progress.match_index + 1, log_.last_index() + 1);
-  progress.mode = peer_progress::mode::probing;
 }
 
 // Streams the latest snapshot to one peer, a chunk per request, each awaited before the next;
@@ -223,14 +177,9 @@ co::task<void> node<E, T, S>::send_snapshot(node_id peer, leader_state* leading)
       break;
     }
   }
-  peer_progress& progress = leading->of(peer);
-  --progress.in_flight;
-  progress.mode = peer_progress::mode::probing;
-  if (!delivered)
-    progress.paused_until = std::max(progress.paused_until, sent_at + options_.heartbeat_interval);
-  if (delivered) progress.match_index = std::max(progress.match_index, meta.last_index);
-  progress.next_index = progress.match_index + 1;
-  progress.wake.set();
+  auto& replica = leading->of(peer);
+  replica.progress.snapshot_finished(delivered, meta.last_index, sent_at, options_.heartbeat_interval);
+  replica.wake.set();
   if (delivered) advance_commit_index(*leading);
 }
 
@@ -241,7 +190,7 @@ void node<E, T, S>::advance_commit_index(const leader_state& leading) {
   std::vector<index_t> matches;
   matches.reserve(cluster_size());
   matches.push_back(leading.own_durable_index);
-  for (const auto& p : leading.progress) matches.push_back(p.match_index);
+  for (const auto& p : leading.peers) matches.push_back(p.progress.match_index());
   // One configuration today; under joint consensus, the smaller of the two majorities' answers.
   const index_t held_by_majority = majority_match_index(std::move(matches));
   if (auto next = leader_commit_decision(log_, current_term_, commit_index_, held_by_majority))

@@ -7,42 +7,30 @@
 
 namespace coraft::raft {
 
-// Per-peer replication state the leader keeps (§5.3), with the in-flight window of pipelining.
-template <class E, transport T, storage S>
-  requires io::scheduling<E> && io::timers<E>
-struct node<E, T, S>::peer_progress {
-  node_id peer = nobody;
-  index_t next_index = 1;   // next entry to send; optimistically advanced while pipelining
-  index_t match_index = 0;  // highest entry known replicated on the peer; only grows in a term
-  // probing: one request at a time until the peer's log position is found;
-  // replicating: up to max_appends_in_flight requests, next_index running ahead of match_index.
-  // snapshotting: the entries it needs are compacted; a snapshot is on its way, nothing else is.
-  enum class mode { probing, replicating, snapshotting } mode = mode::probing;
-  std::size_t in_flight = 0;        // requests sent from next_index (or the snapshot) not yet
-                                    // answered; bare heartbeats are not counted
-  io::time_point last_sent{};       // for the heartbeat
-  // After a failed call, no entries or snapshot go to the peer before this (one heartbeat interval
-  // after the failed send): a transport that fails at once, for a peer that is down, must not turn
-  // the retries into a loop that never yields.
-  io::time_point paused_until{};
-  co::event wake;                   // new entries, a reply, or a step back to probing
-};
-
 // Everything only a leader has. It lives in lead()'s frame, so no other role can reach it.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 struct node<E, T, S>::leader_state {
-  std::deque<peer_progress> progress;  // one per peer, in peers_ order (a deque: never moved)
+  // One peer as the leader sees it: its progress (progress.hpp, pure) and the event that wakes
+  // its replicator.
+  struct peer_replication {
+    peer_replication(node_id id, index_t leader_last_index, std::size_t max_in_flight)
+        : peer(id), progress(leader_last_index, max_in_flight) {}
+    node_id peer = nobody;
+    peer_progress progress;
+    co::event wake;  // new entries, a reply, or a step back to probing
+  };
+  std::deque<peer_replication> peers;  // in peers_ order (a deque: never moved)
   index_t own_durable_index = 0;        // the leader's own match index: what its disk holds
   co::event own_log_grew;               // new entries for persist_own_log()
 
-  peer_progress& of(node_id peer) {
-    for (auto& p : progress)
+  peer_replication& of(node_id peer) {
+    for (auto& p : peers)
       if (p.peer == peer) return p;
     throw std::logic_error("coraft::raft: unknown peer");
   }
   void wake_all() {
-    for (auto& p : progress) p.wake.set();
+    for (auto& p : peers) p.wake.set();
     own_log_grew.set();
   }
 };
@@ -263,11 +251,8 @@ template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::lead() {
   leader_state leading;
-  for (node_id peer : peers_) {
-    peer_progress& p = leading.progress.emplace_back();
-    p.peer = peer;
-    p.next_index = log_.last_index() + 1;
-  }
+  for (node_id peer : peers_)
+    leading.peers.emplace_back(peer, log_.last_index(), options_.max_appends_in_flight);
   leading_ = &leading;
   append_local(log_entry{current_term_, entry_kind::no_op, {}});
   co::scope replication(co_await co::current_context());
