@@ -24,10 +24,10 @@
 #include <vector>
 
 #include "coraft/co/channel.hpp"
+#include "coraft/co/deadline.hpp"
 #include "coraft/co/event.hpp"
 #include "coraft/co/scope.hpp"
 #include "coraft/co/task.hpp"
-#include "coraft/co/when_any.hpp"
 #include "coraft/io/contract.hpp"
 #include "coraft/raft/log.hpp"
 #include "coraft/raft/message_sizes.hpp"
@@ -195,13 +195,6 @@ class node {
 
   io::duration random_election_timeout();
   void restart_election_timer();
-  // The executor's timer as a task, so that it can race other awaitables in when_any.
-  co::task<co::result<void>> sleep_until(io::time_point when) {
-    co_return co_await executor_.sleep_until(when);
-  }
-  co::task<co::result<void>> sleep_for(io::duration how_long) {
-    co_return co_await executor_.sleep_for(how_long);
-  }
   std::size_t cluster_size() const noexcept { return peers_.size() + 1; }
   bool is_majority(std::size_t count) const noexcept { return count * 2 > cluster_size(); }
 

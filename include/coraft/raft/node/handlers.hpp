@@ -88,7 +88,7 @@ co::task<bool> node<E, T, S>::retry_until_durable(write_id w, io::duration pause
     auto done = co_await storage_.durable(w);
     if (done) co_return true;
     if (co::is_cancelled(done.error())) co_return false;
-    if (!co_await sleep_for(std::min(pause, longest))) co_return false;
+    if (!co_await executor_.sleep_for(std::min(pause, longest))) co_return false;
     pause = std::min(pause * 2, longest);
   }
 }

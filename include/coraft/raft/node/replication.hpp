@@ -31,7 +31,7 @@ co::task<void> node<E, T, S>::persist_own_log(leader_state* leading) {
           become(role::follower);
           co_return;
         }
-        if (!co_await sleep_for(pause)) co_return;
+        if (!co_await executor_.sleep_for(pause)) co_return;
         pause = std::min(pause * 2, longest);
         continue;
       }
@@ -126,9 +126,8 @@ co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
     }
     io::time_point wake_at = next_heartbeat;
     if (paused) wake_at = std::min(wake_at, progress.paused_until);
-    auto woken = co_await co::when_any(sleep_until(wake_at), progress.wake.wait());
-    bool cancelled = woken.index() == 0 ? !std::get<0>(woken) : !std::get<1>(woken);
-    if (cancelled) break;
+    auto woken = co_await co::with_deadline(executor_, wake_at, progress.wake.wait());
+    if (!woken.timed_out() && !*woken) break;  // cancelled
   }
   requests.request_stop();
   co_await requests.join();

@@ -38,6 +38,7 @@
 
 #include "coraft/co/channel.hpp"
 #include "coraft/co/context.hpp"
+#include "coraft/co/deadline.hpp"
 #include "coraft/co/event.hpp"
 #include "coraft/co/result.hpp"
 #include "coraft/co/scope.hpp"
@@ -204,18 +205,13 @@ class tcp_transport {
     link.queued_bytes += size;
     link.queued.set();
 
-    auto first = co_await co::when_any(pending.arrived.wait(), rpc_timeout());
+    auto arrived = co_await co::with_timeout(executor_, options_.rpc_timeout, pending.arrived.wait());
     link.calls.erase(id);
     withdraw(link, id);
     if (pending.reply && std::holds_alternative<reply_type>(*pending.reply))
       co_return std::get<reply_type>(std::move(*pending.reply));
-    if (first.index() == 1 && !std::get<1>(first)) co_return std::get<1>(first).error();
-    if (first.index() == 0 && !std::get<0>(first)) co_return std::get<0>(first).error();
+    if (!arrived.timed_out() && !*arrived) co_return arrived->error();  // cancelled
     co_return make_error_code(errc::unreachable);
-  }
-
-  co::task<co::result<void>> rpc_timeout() {
-    co_return co_await executor_.sleep_for(options_.rpc_timeout);
   }
 
   // Takes a request the caller gave up on out of the queue, if it has not been written yet.
@@ -281,30 +277,22 @@ class tcp_transport {
         co_return;
       }
       link.came_back.reset();
-      auto waited = co_await co::when_any(backoff_timer(jittered(backoff)), link.came_back.wait());
-      const bool cancelled = waited.index() == 0 ? !std::get<0>(waited) : !std::get<1>(waited);
-      if (cancelled) co_return;
-      backoff = waited.index() == 1 ? options_.reconnect_min
+      auto waited = co_await co::with_timeout(executor_, jittered(backoff), link.came_back.wait());
+      if (!waited.timed_out() && !*waited) co_return;  // cancelled
+      backoff = !waited.timed_out() ? options_.reconnect_min
                                     : std::min<std::chrono::nanoseconds>(2 * backoff, options_.reconnect_max);
     }
   }
 
-  co::task<co::result<void>> backoff_timer(io::duration how_long) {
-    co_return co_await executor_.sleep_for(how_long);
-  }
-
   // A connect racing the connect timeout; ends with the stream or the reason there is none.
   co::task<co::result<stream>> connect_within(io::endpoint address) {
-    auto first = co_await co::when_any(connect(address), connect_timeout());
-    if (first.index() == 0) co_return std::move(std::get<0>(first));
-    if (!std::get<1>(first)) co_return std::get<1>(first).error();
-    co_return std::make_error_code(std::errc::timed_out);
+    auto connected = co_await co::with_timeout(executor_, options_.connect_timeout, connect(address));
+    if (connected.timed_out()) co_return std::make_error_code(std::errc::timed_out);
+    co_return std::move(*connected);
   }
+  // The executor's connect awaiter, which need not be movable, as a task that can be raced.
   co::task<co::result<stream>> connect(io::endpoint address) {
     co_return co_await executor_.connect(address);
-  }
-  co::task<co::result<void>> connect_timeout() {
-    co_return co_await executor_.sleep_for(options_.connect_timeout);
   }
 
   // Says hello, then runs the two directions of the connection until one fails; ends with why.
@@ -441,12 +429,12 @@ class tcp_transport {
   // misbehaves. Ends when either direction ends, or when cancelled.
   co::task<void> serve_inbound(stream connection) {
     tcp::frame_reader<tcp::protocol, Executor> reader(executor_, connection, options_.frames);
-    auto greeting = co_await co::when_any(next_frame(reader), hello_timeout());
-    if (greeting.index() == 1) {
-      if (std::get<1>(greeting)) refuse("no hello in time");
+    auto greeting = co_await co::with_timeout(executor_, options_.hello_timeout, reader.next());
+    if (greeting.timed_out()) {
+      refuse("no hello in time");
       co_return;
     }
-    auto& hello_frame = std::get<0>(greeting);
+    auto& hello_frame = *greeting;
     if (!hello_frame) {
       if (!co::is_cancelled(hello_frame.error())) refuse("bad hello: " + hello_frame.error().message());
       co_return;
@@ -481,13 +469,6 @@ class tcp_transport {
                  ended.error().message());
   }
 
-  co::task<co::result<typename tcp::protocol::message>> next_frame(
-      tcp::frame_reader<tcp::protocol, Executor>& reader) {
-    co_return co_await reader.next();
-  }
-  co::task<co::result<void>> hello_timeout() {
-    co_return co_await executor_.sleep_for(options_.hello_timeout);
-  }
 
   void refuse(const std::string& why) {
     ++statistics_.connections_refused;
