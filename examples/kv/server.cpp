@@ -23,6 +23,7 @@
 //                      so that followers know where to forward.
 #include <coraft/co/deadline.hpp>
 #include <coraft/co/scope.hpp>
+#include <coraft/io/listen.hpp>
 #include <coraft/io/stream_ops.hpp>
 #include <coraft/io/uring_executor.hpp>
 #include <coraft/raft/message_sizes.hpp>
@@ -38,7 +39,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "resp.hpp"
@@ -429,12 +429,7 @@ int main(int argc, char** argv) {
   settings config = parse(argc, argv);
   executor ex;
   // Right after a crash the address may be held for a moment by the dead process's io_uring.
-  auto listener = ex.listen(config.listen);
-  for (int attempt = 0; !listener && listener.error() == std::errc::address_in_use && attempt < 100;
-       ++attempt) {
-    std::this_thread::sleep_for(50ms);
-    listener = ex.listen(config.listen);
-  }
+  auto listener = coraft::co::block_on(ex, coraft::io::listen_when_free(ex, config.listen));
   if (!listener) {
     std::fprintf(stderr, "coraft-kv: cannot listen on %s: %s\n", config.listen.to_string().c_str(),
                  listener.error().message().c_str());

@@ -28,7 +28,9 @@
 #include "coraft/co/event.hpp"
 #include "coraft/co/scope.hpp"
 #include "coraft/co/task.hpp"
+#include "coraft/io/backoff.hpp"
 #include "coraft/io/contract.hpp"
+#include "coraft/io/random.hpp"
 #include "coraft/raft/log.hpp"
 #include "coraft/raft/message_sizes.hpp"
 #include "coraft/raft/messages.hpp"
@@ -81,7 +83,7 @@ class node {
        std::vector<node_id> peers, options opts = {})
       : executor_(executor), transport_(transport), storage_(storage), id_(id),
         peers_(std::move(peers)), options_(opts), applied_(opts.apply_capacity),
-        random_state_(opts.random_seed ^ (0xa0761d6478bd642fULL * (id + 1))) {
+        election_random_(opts.random_seed ^ (0xa0761d6478bd642fULL * (id + 1))) {
     if (id == nobody) throw std::invalid_argument("coraft::raft::node: id 0 is reserved");
     if (std::find(peers_.begin(), peers_.end(), id) != peers_.end())
       throw std::invalid_argument("coraft::raft::node: the peer list must not contain the node");
@@ -243,7 +245,7 @@ class node {
   bool snapshot_undelivered_ = false;  // installed or loaded, not yet handed to the application
   snapshot_meta incoming_snapshot_;    // the snapshot a leader is streaming to this follower
   bytes incoming_data_;                // its chunks so far
-  std::uint64_t random_state_;
+  io::seeded_random election_random_;  // draws the election timeouts; seeded by options and id
 };
 
 }  // namespace coraft::raft

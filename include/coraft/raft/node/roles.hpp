@@ -225,16 +225,12 @@ co::task<void> node<E, T, S>::lead() {
   leading_ = nullptr;
 }
 
-// Uniform in [T, 2T), from a per-node generator seeded by the options (splitmix64).
+// Uniform in [T, 2T), from a per-node generator seeded by the options and the id (io/random.hpp).
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 io::duration node<E, T, S>::random_election_timeout() {
-  std::uint64_t z = (random_state_ += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  z ^= z >> 31;
   auto base = std::chrono::duration_cast<io::duration>(options_.election_timeout);
-  return base + io::duration(static_cast<io::duration::rep>(z % static_cast<std::uint64_t>(base.count())));
+  return base + election_random_.uniform(io::duration::zero(), base - io::duration(1));
 }
 
 }  // namespace coraft::raft

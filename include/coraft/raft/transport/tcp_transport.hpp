@@ -44,8 +44,10 @@
 #include "coraft/co/scope.hpp"
 #include "coraft/co/task.hpp"
 #include "coraft/co/when_any.hpp"
+#include "coraft/io/backoff.hpp"
 #include "coraft/io/contract.hpp"
 #include "coraft/io/errors.hpp"
+#include "coraft/io/random.hpp"
 #include "coraft/io/stream_ops.hpp"
 #include "coraft/raft/transport/tcp/frame_reader.hpp"
 #include "coraft/raft/transport/tcp/messages.hpp"
@@ -82,7 +84,7 @@ class tcp_transport {
   tcp_transport(Executor& executor, node_id self, std::map<node_id, io::endpoint> members,
                 tcp::options opts = {})
       : executor_(executor), self_(self), options_(std::move(opts)),
-        inbox_(options_.inbox_capacity), jitter_state_(0x9e3779b97f4a7c15ULL * (self + 1)) {
+        inbox_(options_.inbox_capacity), jitter_(0x9e3779b97f4a7c15ULL * (self + 1)) {
     auto own = members.find(self);
     if (own == members.end())
       throw std::invalid_argument("coraft::raft::tcp_transport: no address for this node");
@@ -101,6 +103,9 @@ class tcp_transport {
     listener_.emplace(std::move(*bound));
     return {};
   }
+  // Serves on `bound`, a listener the caller made on this node's address (io::listen_when_free).
+  // Call it once, before run(), instead of listen().
+  void listen_on(typename Executor::listener bound) { listener_.emplace(std::move(bound)); }
 
   // The address actually bound (with port 0 in the member list, the port the kernel chose).
   io::endpoint local_endpoint() const { return listener_ ? listener_->local_endpoint() : address_; }
@@ -262,7 +267,8 @@ class tcp_transport {
   // to us has restarted: the backoff is cut short, so that a restarted follower hears from its
   // leader before its election timer runs out. Ends when cancelled.
   co::task<void> keep_connected(peer_link& link) {
-    auto backoff = options_.reconnect_min;
+    io::backoff backoff(std::chrono::duration_cast<io::duration>(options_.reconnect_min),
+                        std::chrono::duration_cast<io::duration>(options_.reconnect_max));
     while (true) {
       auto connected = co_await connect_within(link.address);
       if (connected) {
@@ -272,15 +278,14 @@ class tcp_transport {
         fail_calls(link);
         if (!ended && co::is_cancelled(ended.error())) co_return;
         report_lost(link, ended.error());
-        if (executor_.now() - since > options_.reconnect_max) backoff = options_.reconnect_min;
+        if (executor_.now() - since > options_.reconnect_max) backoff.reset();
       } else if (co::is_cancelled(connected.error())) {
         co_return;
       }
       link.came_back.reset();
-      auto waited = co_await co::with_timeout(executor_, jittered(backoff), link.came_back.wait());
+      auto waited = co_await co::with_timeout(executor_, backoff.next(jitter_), link.came_back.wait());
       if (!waited.timed_out() && !*waited) co_return;  // cancelled
-      backoff = !waited.timed_out() ? options_.reconnect_min
-                                    : std::min<std::chrono::nanoseconds>(2 * backoff, options_.reconnect_max);
+      if (!waited.timed_out()) backoff.reset();        // the peer came back: start over
     }
   }
 
@@ -392,17 +397,6 @@ class tcp_transport {
     if (why == io::make_error_code(io::errc::end_of_stream)) return;  // an orderly close
     options_.log("connection to peer " + std::to_string(link.id) + " (" +
                  link.address.to_string() + ") lost: " + why.message());
-  }
-
-  io::duration jittered(std::chrono::nanoseconds backoff) {
-    // xorshift64*: the jitter need not be good, only different per node.
-    jitter_state_ ^= jitter_state_ >> 12;
-    jitter_state_ ^= jitter_state_ << 25;
-    jitter_state_ ^= jitter_state_ >> 27;
-    const std::uint64_t draw = jitter_state_ * 0x2545f4914f6cdd1dULL;
-    const auto spread = static_cast<std::uint64_t>(backoff.count() / 2 + 1);
-    return std::chrono::duration_cast<io::duration>(
-        backoff / 2 + std::chrono::nanoseconds(static_cast<std::int64_t>(draw % spread)));
   }
 
   // ---- Inbound connections ----------------------------------------------------------------------
@@ -551,7 +545,7 @@ class tcp_transport {
   std::map<node_id, peer_link> links_;
   co::channel<inbound_rpc> inbox_;
   std::uint64_t next_call_id_ = 0;
-  std::uint64_t jitter_state_;
+  io::seeded_random jitter_;  // reconnect jitter: the same seed per node id, different across ids
   tcp_statistics statistics_;
 };
 
