@@ -24,7 +24,7 @@
 
 #include <coraft/co/result.hpp>
 #include <coraft/co/task.hpp>
-#include <coraft/co/when_any.hpp>
+#include <coraft/co/deadline.hpp>
 #include <coraft/io/contract.hpp>
 #include <coraft/io/stream_ops.hpp>
 
@@ -55,13 +55,12 @@ class client {
     resp::command(request, wrapped);
     const auto give_up = executor_.now() + options_.deadline;
     while (executor_.now() < give_up) {
-      auto first = co_await coraft::co::when_any(attempt(request), attempt_timer());
-      if (first.index() == 0) {
-        auto& reply = std::get<0>(first);
+      auto first = co_await coraft::co::with_timeout(executor_, options_.attempt_timeout,
+                                                     attempt(request));
+      if (!first.timed_out()) {
+        auto& reply = *first;
         if (reply && !reply->starts_with("-TRYAGAIN")) co_return std::move(*reply);
         if (!reply && coraft::co::is_cancelled(reply.error())) co_return reply.error();
-      } else if (!std::get<1>(first)) {
-        co_return std::get<1>(first).error();  // cancelled
       }
       // No answer, a lost connection or TRYAGAIN: the same command, at the next member.
       connection_.reset();
@@ -101,10 +100,6 @@ class client {
       if (*got == 0) co_return std::make_error_code(std::errc::connection_reset);
       buffer_.append(chunk.data(), *got);
     }
-  }
-
-  coraft::co::task<coraft::co::result<void>> attempt_timer() {
-    co_return co_await executor_.sleep_for(options_.attempt_timeout);
   }
 
   Executor& executor_;

@@ -21,8 +21,9 @@
 //                      connection waiting for that log index; snapshots every so often;
 //   announce_leadership  when this member starts leading, appends its client address to the log,
 //                      so that followers know where to forward.
+#include <coraft/co/deadline.hpp>
 #include <coraft/co/scope.hpp>
-#include <coraft/co/when_any.hpp>
+#include <coraft/io/listen.hpp>
 #include <coraft/io/stream_ops.hpp>
 #include <coraft/io/uring_executor.hpp>
 #include <coraft/raft/message_sizes.hpp>
@@ -38,7 +39,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "resp.hpp"
@@ -239,9 +239,9 @@ class kv_server {
     waiter w;
     w.term = term;
     waiters_[index] = &w;
-    auto first = co_await coraft::co::when_any(w.applied.wait(), commit_timer());
+    auto first = co_await coraft::co::with_timeout(ex_, commit_wait, w.applied.wait());
     std::string reply;
-    if (first.index() == 0 && w.applied.is_set()) {
+    if (!first.timed_out() && w.applied.is_set()) {
       if (!w.replaced) co_return std::move(w.reply);
       kv::resp::error(reply, "TRYAGAIN leadership changed before the command committed; it was not applied");
       co_return reply;
@@ -250,7 +250,6 @@ class kv_server {
     kv::resp::error(reply, "TRYAGAIN the command did not commit in time; it may or may not be applied");
     co_return reply;
   }
-  task<coraft::co::result<void>> commit_timer() { co_return co_await ex_.sleep_for(commit_wait); }
 
   // Sends the command to the leader's client port and relays its reply. Ends with the reply, or a
   // TRYAGAIN error when no leader is known or reachable.
@@ -434,12 +433,7 @@ int main(int argc, char** argv) {
   settings config = parse(argc, argv);
   executor ex;
   // Right after a crash the address may be held for a moment by the dead process's io_uring.
-  auto listener = ex.listen(config.listen);
-  for (int attempt = 0; !listener && listener.error() == std::errc::address_in_use && attempt < 100;
-       ++attempt) {
-    std::this_thread::sleep_for(50ms);
-    listener = ex.listen(config.listen);
-  }
+  auto listener = coraft::co::block_on(ex, coraft::io::listen_when_free(ex, config.listen));
   if (!listener) {
     std::fprintf(stderr, "coraft-kv: cannot listen on %s: %s\n", config.listen.to_string().c_str(),
                  listener.error().message().c_str());

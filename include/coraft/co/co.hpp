@@ -3,6 +3,7 @@
 
 #include "coraft/co/channel.hpp"
 #include "coraft/co/context.hpp"
+#include "coraft/co/deadline.hpp"
 #include "coraft/co/event.hpp"
 #include "coraft/co/result.hpp"
 #include "coraft/co/scheduler.hpp"

@@ -24,11 +24,13 @@
 #include <vector>
 
 #include "coraft/co/channel.hpp"
+#include "coraft/co/deadline.hpp"
 #include "coraft/co/event.hpp"
 #include "coraft/co/scope.hpp"
 #include "coraft/co/task.hpp"
-#include "coraft/co/when_any.hpp"
+#include "coraft/io/backoff.hpp"
 #include "coraft/io/contract.hpp"
+#include "coraft/io/random.hpp"
 #include "coraft/raft/assert.hpp"
 #include "coraft/raft/log.hpp"
 #include "coraft/raft/message_sizes.hpp"
@@ -83,7 +85,7 @@ class node {
        std::vector<node_id> peers, options opts = {})
       : executor_(executor), transport_(transport), storage_(storage), id_(id),
         peers_(std::move(peers)), options_(opts), applied_(opts.apply_capacity),
-        random_state_(opts.random_seed ^ (0xa0761d6478bd642fULL * (id + 1))) {
+        election_random_(opts.random_seed ^ (0xa0761d6478bd642fULL * (id + 1))) {
     if (id == nobody) throw std::invalid_argument("coraft::raft::node: id 0 is reserved");
     if (std::find(peers_.begin(), peers_.end(), id) != peers_.end())
       throw std::invalid_argument("coraft::raft::node: the peer list must not contain the node");
@@ -211,13 +213,6 @@ class node {
 
   io::duration random_election_timeout();
   void restart_election_timer();
-  // The executor's timer as a task, so that it can race other awaitables in when_any.
-  co::task<co::result<void>> sleep_until(io::time_point when) {
-    co_return co_await executor_.sleep_until(when);
-  }
-  co::task<co::result<void>> sleep_for(io::duration how_long) {
-    co_return co_await executor_.sleep_for(how_long);
-  }
   std::size_t cluster_size() const noexcept { return peers_.size() + 1; }
   bool is_majority(std::size_t count) const noexcept { return count * 2 > cluster_size(); }
 
@@ -267,7 +262,7 @@ class node {
   bool snapshot_undelivered_ = false;  // installed or loaded, not yet handed to the application
   snapshot_meta incoming_snapshot_;    // the snapshot a leader is streaming to this follower
   bytes incoming_data_;                // its chunks so far
-  std::uint64_t random_state_;
+  io::seeded_random election_random_;  // draws the election timeouts; seeded by options and id
 
   // What check_invariants() saw last, to tell that the term and the commit index never go back.
   struct watched_state {

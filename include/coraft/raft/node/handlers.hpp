@@ -83,14 +83,14 @@ void node<E, T, S>::persist_vote(node_id candidate) {
 // writes anew. Ends true once w is durable, false when cancelled.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
-co::task<bool> node<E, T, S>::retry_until_durable(write_id w, io::duration pause) {
-  const auto longest = std::chrono::duration_cast<io::duration>(options_.max_storage_retry_interval);
+co::task<bool> node<E, T, S>::retry_until_durable(write_id w, io::duration first_pause) {
+  io::backoff pause(first_pause,
+                    std::chrono::duration_cast<io::duration>(options_.max_storage_retry_interval));
   for (;;) {
     auto done = co_await storage_.durable(w);
     if (done) co_return true;
     if (co::is_cancelled(done.error())) co_return false;
-    if (!co_await sleep_for(std::min(pause, longest))) co_return false;
-    pause = std::min(pause * 2, longest);
+    if (!co_await executor_.sleep_for(pause.next())) co_return false;
   }
 }
 

@@ -16,7 +16,7 @@ template <class E, transport T, storage S>
 co::task<void> node<E, T, S>::persist_own_log(leader_state* leading) {
   const auto first_pause = std::chrono::duration_cast<io::duration>(options_.heartbeat_interval);
   const auto longest = std::chrono::duration_cast<io::duration>(options_.max_storage_retry_interval);
-  io::duration pause = first_pause;
+  io::backoff pause(first_pause, longest);
   std::optional<io::time_point> failing_since;
   for (;;) {
     leading->own_log_grew.reset();
@@ -31,12 +31,11 @@ co::task<void> node<E, T, S>::persist_own_log(leader_state* leading) {
           become(role::follower);
           co_return;
         }
-        if (!co_await sleep_for(pause)) co_return;
-        pause = std::min(pause * 2, longest);
+        if (!co_await executor_.sleep_for(pause.next())) co_return;
         continue;
       }
       failing_since.reset();
-      pause = first_pause;
+      pause.reset();
       leading->own_durable_index = std::max(leading->own_durable_index, covered);
       advance_commit_index(*leading);
       continue;
@@ -108,9 +107,8 @@ co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
       continue;
     }
     const io::time_point wake_at = std::get<no_request_until>(next).when;
-    auto woken = co_await co::when_any(sleep_until(wake_at), replica.wake.wait());
-    bool cancelled = woken.index() == 0 ? !std::get<0>(woken) : !std::get<1>(woken);
-    if (cancelled) break;
+    auto woken = co_await co::with_deadline(executor_, wake_at, replica.wake.wait());
+    if (!woken.timed_out() && !*woken) break;  // cancelled
   }
   requests.request_stop();
   co_await requests.join();

@@ -181,15 +181,14 @@ template <class E, transport T, storage S>
 co::task<void> node<E, T, S>::follow() {
   for (;;) {
     election_timer_restarted_.reset();
-    auto first = co_await co::when_any(sleep_until(election_deadline_),
-                                       election_timer_restarted_.wait());
-    if (first.index() == 0) {
-      if (!std::get<0>(first)) co_return;  // cancelled: the role changed
+    auto woken = co_await co::with_deadline(executor_, election_deadline_,
+                                            election_timer_restarted_.wait());
+    if (woken.timed_out()) {
       if (executor_.now() < election_deadline_) continue;  // restarted as the timer fired
       become(role::candidate);
       co_return;
     }
-    if (!std::get<1>(first)) co_return;
+    if (!*woken) co_return;  // cancelled: the role changed
   }
 }
 
@@ -221,14 +220,12 @@ co::task<void> node<E, T, S>::campaign() {
   if (is_majority(votes)) won.set();
   co::scope ballots(co_await co::current_context());
   for (node_id peer : peers_) ballots.spawn(request_vote(peer, args, &votes, &won));
-  auto first = co_await co::when_any(won.wait(), sleep_until(election_deadline_));
+  auto first = co_await co::with_deadline(executor_, election_deadline_, won.wait());
   ballots.request_stop();
   co_await ballots.join();
   if (!still_in(role::candidate, args.term)) co_return;
-  bool elected = first.index() == 0 && std::get<0>(first).has_value();
-  bool timed_out = first.index() == 1 && std::get<1>(first).has_value();
-  if (elected) become(role::leader);
-  else if (timed_out) become(role::candidate);
+  if (first.timed_out()) become(role::candidate);
+  else if (*first) become(role::leader);
 }
 
 // Asks one peer for its vote; counts a grant for this candidacy; ends with the reply or the call.
@@ -267,16 +264,12 @@ co::task<void> node<E, T, S>::lead() {
   leading_ = nullptr;
 }
 
-// Uniform in [T, 2T), from a per-node generator seeded by the options (splitmix64).
+// Uniform in [T, 2T), from a per-node generator seeded by the options and the id (io/random.hpp).
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 io::duration node<E, T, S>::random_election_timeout() {
-  std::uint64_t z = (random_state_ += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  z ^= z >> 31;
   auto base = std::chrono::duration_cast<io::duration>(options_.election_timeout);
-  return base + io::duration(static_cast<io::duration::rep>(z % static_cast<std::uint64_t>(base.count())));
+  return base + election_random_.uniform(io::duration::zero(), base - io::duration(1));
 }
 
 }  // namespace coraft::raft

@@ -24,6 +24,7 @@
 #include "coraft/co/scope.hpp"
 #include "coraft/co/task.hpp"
 #include "coraft/io/contract.hpp"
+#include "coraft/io/listen.hpp"
 #include "coraft/raft/storage/file_storage.hpp"
 #include "coraft/raft/node.hpp"
 #include "coraft/raft/options.hpp"
@@ -55,21 +56,16 @@ class server {
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
-  // Binds the member's address, then runs the transport and the node until cancelled or until
+  // Binds the member's address (retrying "address in use" for a few seconds after a crash, see
+  // io/listen.hpp), then runs the transport and the node until cancelled or until
   // node().shutdown(); ends once both have stopped. Throws std::system_error when the address cannot
   // be bound or the data directory cannot be loaded (a corrupt log is never silently dropped).
   co::task<void> run() {
-    // A member restarted at once after being killed may find its address still taken for a
-    // moment: the kernel tears down a dead process's io_uring (and the accept it had in flight)
-    // shortly after the process is gone. So "address in use" is retried for a few seconds.
-    const auto give_up = executor_.now() + std::chrono::seconds(5);
-    for (auto bound = transport_.listen(); !bound; bound = transport_.listen()) {
-      if (bound.error() != std::errc::address_in_use || executor_.now() >= give_up ||
-          !co_await executor_.sleep_for(std::chrono::milliseconds(50))) {
-        throw std::system_error(bound.error(),
-                                "coraft: cannot listen on " + transport_.local_endpoint().to_string());
-      }
-    }
+    auto bound = co_await io::listen_when_free(executor_, transport_.local_endpoint());
+    if (!bound)
+      throw std::system_error(bound.error(),
+                              "coraft: cannot listen on " + transport_.local_endpoint().to_string());
+    transport_.listen_on(std::move(*bound));
     co::scope network(co_await co::current_context());
     network.spawn(transport_.run());
     std::exception_ptr failure;

@@ -25,7 +25,7 @@
 #include "coraft/co/event.hpp"
 #include "coraft/co/result.hpp"
 #include "coraft/co/task.hpp"
-#include "coraft/co/when_any.hpp"
+#include "coraft/co/deadline.hpp"
 #include "coraft/io/contract.hpp"
 #include "coraft/raft/transport.hpp"
 #include "coraft/wire/size.hpp"
@@ -138,15 +138,12 @@ class sim_transport {
     board_.network_.deliver(from, peer, [b, from, peer, id, request = rpc_request(std::move(args))]() mutable {
       if (auto* target = b->find(peer)) target->accept(from, id, std::move(request));
     });
-    auto first = co_await co::when_any(pending.arrived.wait(), timeout());
+    auto arrived = co_await co::with_timeout(executor_, rpc_timeout_, pending.arrived.wait());
     calls_.erase(id);
-    if (first.index() == 1 && !std::get<1>(first)) co_return std::get<1>(first).error();
-    if (first.index() == 0 && !std::get<0>(first)) co_return std::get<0>(first).error();
+    if (!arrived.timed_out() && !*arrived) co_return arrived->error();  // cancelled
     if (!pending.reply) co_return make_error_code(errc::unreachable);
     co_return std::get<Reply>(std::move(*pending.reply));
   }
-
-  co::task<co::result<void>> timeout() { co_return co_await executor_.sleep_for(rpc_timeout_); }
 
   // A request arrived for this node: queue it, with a respond function that sends the reply back
   // through the network to whichever run of the caller is still waiting for call `id`.

@@ -38,13 +38,16 @@
 
 #include "coraft/co/channel.hpp"
 #include "coraft/co/context.hpp"
+#include "coraft/co/deadline.hpp"
 #include "coraft/co/event.hpp"
 #include "coraft/co/result.hpp"
 #include "coraft/co/scope.hpp"
 #include "coraft/co/task.hpp"
 #include "coraft/co/when_any.hpp"
+#include "coraft/io/backoff.hpp"
 #include "coraft/io/contract.hpp"
 #include "coraft/io/errors.hpp"
+#include "coraft/io/random.hpp"
 #include "coraft/io/stream_ops.hpp"
 #include "coraft/raft/transport/tcp/frame_reader.hpp"
 #include "coraft/raft/transport/tcp/messages.hpp"
@@ -81,7 +84,7 @@ class tcp_transport {
   tcp_transport(Executor& executor, node_id self, std::map<node_id, io::endpoint> members,
                 tcp::options opts = {})
       : executor_(executor), self_(self), options_(std::move(opts)),
-        inbox_(options_.inbox_capacity), jitter_state_(0x9e3779b97f4a7c15ULL * (self + 1)) {
+        inbox_(options_.inbox_capacity), jitter_(0x9e3779b97f4a7c15ULL * (self + 1)) {
     auto own = members.find(self);
     if (own == members.end())
       throw std::invalid_argument("coraft::raft::tcp_transport: no address for this node");
@@ -100,6 +103,9 @@ class tcp_transport {
     listener_.emplace(std::move(*bound));
     return {};
   }
+  // Serves on `bound`, a listener the caller made on this node's address (io::listen_when_free).
+  // Call it once, before run(), instead of listen().
+  void listen_on(typename Executor::listener bound) { listener_.emplace(std::move(bound)); }
 
   // The address actually bound (with port 0 in the member list, the port the kernel chose).
   io::endpoint local_endpoint() const { return listener_ ? listener_->local_endpoint() : address_; }
@@ -204,18 +210,13 @@ class tcp_transport {
     link.queued_bytes += size;
     link.queued.set();
 
-    auto first = co_await co::when_any(pending.arrived.wait(), rpc_timeout());
+    auto arrived = co_await co::with_timeout(executor_, options_.rpc_timeout, pending.arrived.wait());
     link.calls.erase(id);
     withdraw(link, id);
     if (pending.reply && std::holds_alternative<reply_type>(*pending.reply))
       co_return std::get<reply_type>(std::move(*pending.reply));
-    if (first.index() == 1 && !std::get<1>(first)) co_return std::get<1>(first).error();
-    if (first.index() == 0 && !std::get<0>(first)) co_return std::get<0>(first).error();
+    if (!arrived.timed_out() && !*arrived) co_return arrived->error();  // cancelled
     co_return make_error_code(errc::unreachable);
-  }
-
-  co::task<co::result<void>> rpc_timeout() {
-    co_return co_await executor_.sleep_for(options_.rpc_timeout);
   }
 
   // Takes a request the caller gave up on out of the queue, if it has not been written yet.
@@ -266,7 +267,8 @@ class tcp_transport {
   // to us has restarted: the backoff is cut short, so that a restarted follower hears from its
   // leader before its election timer runs out. Ends when cancelled.
   co::task<void> keep_connected(peer_link& link) {
-    auto backoff = options_.reconnect_min;
+    io::backoff backoff(std::chrono::duration_cast<io::duration>(options_.reconnect_min),
+                        std::chrono::duration_cast<io::duration>(options_.reconnect_max));
     while (true) {
       auto connected = co_await connect_within(link.address);
       if (connected) {
@@ -276,35 +278,26 @@ class tcp_transport {
         fail_calls(link);
         if (!ended && co::is_cancelled(ended.error())) co_return;
         report_lost(link, ended.error());
-        if (executor_.now() - since > options_.reconnect_max) backoff = options_.reconnect_min;
+        if (executor_.now() - since > options_.reconnect_max) backoff.reset();
       } else if (co::is_cancelled(connected.error())) {
         co_return;
       }
       link.came_back.reset();
-      auto waited = co_await co::when_any(backoff_timer(jittered(backoff)), link.came_back.wait());
-      const bool cancelled = waited.index() == 0 ? !std::get<0>(waited) : !std::get<1>(waited);
-      if (cancelled) co_return;
-      backoff = waited.index() == 1 ? options_.reconnect_min
-                                    : std::min<std::chrono::nanoseconds>(2 * backoff, options_.reconnect_max);
+      auto waited = co_await co::with_timeout(executor_, backoff.next(jitter_), link.came_back.wait());
+      if (!waited.timed_out() && !*waited) co_return;  // cancelled
+      if (!waited.timed_out()) backoff.reset();        // the peer came back: start over
     }
-  }
-
-  co::task<co::result<void>> backoff_timer(io::duration how_long) {
-    co_return co_await executor_.sleep_for(how_long);
   }
 
   // A connect racing the connect timeout; ends with the stream or the reason there is none.
   co::task<co::result<stream>> connect_within(io::endpoint address) {
-    auto first = co_await co::when_any(connect(address), connect_timeout());
-    if (first.index() == 0) co_return std::move(std::get<0>(first));
-    if (!std::get<1>(first)) co_return std::get<1>(first).error();
-    co_return std::make_error_code(std::errc::timed_out);
+    auto connected = co_await co::with_timeout(executor_, options_.connect_timeout, connect(address));
+    if (connected.timed_out()) co_return std::make_error_code(std::errc::timed_out);
+    co_return std::move(*connected);
   }
+  // The executor's connect awaiter, which need not be movable, as a task that can be raced.
   co::task<co::result<stream>> connect(io::endpoint address) {
     co_return co_await executor_.connect(address);
-  }
-  co::task<co::result<void>> connect_timeout() {
-    co_return co_await executor_.sleep_for(options_.connect_timeout);
   }
 
   // Says hello, then runs the two directions of the connection until one fails; ends with why.
@@ -406,17 +399,6 @@ class tcp_transport {
                  link.address.to_string() + ") lost: " + why.message());
   }
 
-  io::duration jittered(std::chrono::nanoseconds backoff) {
-    // xorshift64*: the jitter need not be good, only different per node.
-    jitter_state_ ^= jitter_state_ >> 12;
-    jitter_state_ ^= jitter_state_ << 25;
-    jitter_state_ ^= jitter_state_ >> 27;
-    const std::uint64_t draw = jitter_state_ * 0x2545f4914f6cdd1dULL;
-    const auto spread = static_cast<std::uint64_t>(backoff.count() / 2 + 1);
-    return std::chrono::duration_cast<io::duration>(
-        backoff / 2 + std::chrono::nanoseconds(static_cast<std::int64_t>(draw % spread)));
-  }
-
   // ---- Inbound connections ----------------------------------------------------------------------
 
   // Accepts connections and serves each in its own coroutine. Ends when cancelled, after every
@@ -441,12 +423,12 @@ class tcp_transport {
   // misbehaves. Ends when either direction ends, or when cancelled.
   co::task<void> serve_inbound(stream connection) {
     tcp::frame_reader<tcp::protocol, Executor> reader(executor_, connection, options_.frames);
-    auto greeting = co_await co::when_any(next_frame(reader), hello_timeout());
-    if (greeting.index() == 1) {
-      if (std::get<1>(greeting)) refuse("no hello in time");
+    auto greeting = co_await co::with_timeout(executor_, options_.hello_timeout, reader.next());
+    if (greeting.timed_out()) {
+      refuse("no hello in time");
       co_return;
     }
-    auto& hello_frame = std::get<0>(greeting);
+    auto& hello_frame = *greeting;
     if (!hello_frame) {
       if (!co::is_cancelled(hello_frame.error())) refuse("bad hello: " + hello_frame.error().message());
       co_return;
@@ -481,13 +463,6 @@ class tcp_transport {
                  ended.error().message());
   }
 
-  co::task<co::result<typename tcp::protocol::message>> next_frame(
-      tcp::frame_reader<tcp::protocol, Executor>& reader) {
-    co_return co_await reader.next();
-  }
-  co::task<co::result<void>> hello_timeout() {
-    co_return co_await executor_.sleep_for(options_.hello_timeout);
-  }
 
   void refuse(const std::string& why) {
     ++statistics_.connections_refused;
@@ -570,7 +545,7 @@ class tcp_transport {
   std::map<node_id, peer_link> links_;
   co::channel<inbound_rpc> inbox_;
   std::uint64_t next_call_id_ = 0;
-  std::uint64_t jitter_state_;
+  io::seeded_random jitter_;  // reconnect jitter: the same seed per node id, different across ids
   tcp_statistics statistics_;
 };
 
