@@ -229,3 +229,46 @@ TEST_CASE("ManyRaces: a million races decided at once run in constant stack spac
   root.run_until_idle();
   CHECK(won == 2'000'000);
 }
+
+namespace {
+
+// A coroutine that carries a context and is never resumed by the test: a parent to start a racer
+// under by hand, so that the racer can be destroyed while it is suspended.
+struct parked {
+  struct promise_type {
+    context context_;
+    context& ctx() noexcept { return context_; }
+    parked get_return_object() noexcept {
+      return {std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
+    std::suspend_always initial_suspend() const noexcept { return {}; }
+    std::suspend_always final_suspend() const noexcept { return {}; }
+    void return_void() const noexcept {}
+    void unhandled_exception() const noexcept { std::terminate(); }
+  };
+  std::coroutine_handle<promise_type> handle;
+};
+parked park() { co_return; }
+
+}  // namespace
+
+TEST_CASE("DestroyedMidWait: a racer destroyed while suspended is never resumed; both sides end") {
+  world w(1);
+  event e;
+  seen s;
+  parked parent = park();
+  parent.handle.promise().context_ = context{{}, &w};
+  {
+    task<void> racer = wait_or_time_out(&w, &e, 10ms, &s);
+    auto awaiter = std::move(racer).operator co_await();
+    awaiter.await_suspend(parent.handle).resume();  // runs the racer into the race
+    CHECK_FALSE(s.ended);
+    CHECK(w.next_deadline().has_value());  // the timer is armed
+    racer = task<void>();  // destroys the racer's frame mid-wait
+  }
+  CHECK_FALSE(s.ended);  // the dying frame was not resumed past its co_await
+  CHECK_FALSE(w.next_deadline().has_value());  // the timer was withdrawn
+  e.set();
+  CHECK_FALSE(w.has_ready());  // and the wait too
+  parent.handle.destroy();
+}

@@ -238,6 +238,9 @@ class deadline_awaiter final : relay_target {
 
   ~deadline_awaiter() {
     if (running_ == 0) return;
+    // The awaiting coroutine is being destroyed mid-wait (this awaiter lives in its frame): it
+    // must never be resumed, so the last arrival transfers nowhere.
+    awaiting_ = std::noop_coroutine();
     outer_link_.reset();
     race_stop_.request_stop();
     while (running_ > 0) {
@@ -255,9 +258,12 @@ class deadline_awaiter final : relay_target {
     if (outer.stop.stop_possible()) outer_link_.emplace(outer.stop, stop_both{this});
 
     // The timer first, so that a task racing it can be run by symmetric transfer below.
+    // A contender counts as running once its await_suspend has returned: one that throws never
+    // started, and nothing will arrive for it. (A contender only schedules its relay, never
+    // resumes it from inside await_suspend, so counting afterwards misses no arrival.)
     timer_relay_ = start_relay(timer_buffer_, side::timer);
-    ++running_;
     suspension timer = suspend_on(timer_, timer_relay_.handle);
+    ++running_;
     if (timer.run_next) sched_->schedule(timer.run_next);
     if (timer.finished) {
       --running_;
@@ -265,9 +271,9 @@ class deadline_awaiter final : relay_target {
     }
 
     awaitable_relay_ = start_relay(awaitable_buffer_, side::awaitable);
-    ++running_;
     awaitable_started_ = true;
     suspension awaited = suspend_on(awaitable_.awaiter(), awaitable_relay_.handle);
+    ++running_;
     if (awaited.run_next) return awaited.run_next;
     if (awaited.finished) {
       --running_;

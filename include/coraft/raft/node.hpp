@@ -132,7 +132,9 @@ class node {
   // Resumes once the node's term, role or leader differs from `known` (at once if it already
   // does), with the status at that moment; with shut_down once the node has stopped, or
   // cancelled(). An application follows leadership by awaiting it in a loop, passing the status
-  // it last saw: a change in between is never missed, however quickly several follow each other.
+  // it last saw: a change that still holds when the waiter runs is never missed, however quickly
+  // several follow each other (one undone at once, as a candidacy ended by the same leader's next
+  // message, may go unseen).
   co::task<co::result<node_status>> role_change(node_status known);
 
   // Every invariant of one node's state (the comments beside the members below state them),

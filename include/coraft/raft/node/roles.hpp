@@ -58,6 +58,7 @@ co::task<void> node<E, T, S>::run() {
     // What a snapshot covers is committed; the application gets it before any later entry.
     commit_index_ = snapshot_.last_index;
     snapshot_undelivered_ = snapshot_.last_index > 0;
+    announce_role_change();  // the term recovered from storage
     election_deadline_ = executor_.now() + random_election_timeout();
     life.spawn(serve());
     life.spawn(apply_entries());
