@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <stdexcept>
 #include <system_error>
 
 #include "coraft/co/result.hpp"
@@ -19,12 +20,15 @@ namespace coraft::io {
 
 // Listens on `address`; while that fails with address_in_use, awaits `pause` and tries again, for
 // at most `patience`. Ends with the listener, or with the last error (any other error at once,
-// cancelled() if the awaiting coroutine is stopped while it waits).
+// cancelled() if the awaiting coroutine is stopped while it waits). A pause of zero would retry
+// without letting time pass, so it is refused (std::invalid_argument).
 template <class Executor>
   requires streams<Executor> && timers<Executor>
 co::task<co::result<typename Executor::listener>> listen_when_free(
     Executor& executor, endpoint address, duration patience = std::chrono::seconds(5),
     duration pause = std::chrono::milliseconds(50)) {
+  if (pause <= duration::zero())
+    throw std::invalid_argument("coraft::io::listen_when_free: the pause must be positive");
   const time_point give_up = executor.now() + patience;
   for (;;) {
     auto bound = executor.listen(address);
