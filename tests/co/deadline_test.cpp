@@ -1,6 +1,8 @@
 // with_deadline / with_timeout, on the simulator's world for deterministic time.
 #include <doctest/doctest.h>
 
+#include "bare_coroutine.hpp"
+
 #include <coraft/co/deadline.hpp>
 #include <coraft/co/event.hpp>
 #include <coraft/co/scope.hpp>
@@ -232,23 +234,8 @@ TEST_CASE("ManyRaces: a million races decided at once run in constant stack spac
 
 namespace {
 
-// A coroutine that carries a context and is never resumed by the test: a parent to start a racer
-// under by hand, so that the racer can be destroyed while it is suspended.
-struct parked {
-  struct promise_type {
-    context context_;
-    context& ctx() noexcept { return context_; }
-    parked get_return_object() noexcept {
-      return {std::coroutine_handle<promise_type>::from_promise(*this)};
-    }
-    std::suspend_always initial_suspend() const noexcept { return {}; }
-    std::suspend_always final_suspend() const noexcept { return {}; }
-    void return_void() const noexcept {}
-    void unhandled_exception() const noexcept { std::terminate(); }
-  };
-  std::coroutine_handle<promise_type> handle;
-};
-parked park() { co_return; }
+// A parent to start a racer under by hand, so that the racer can be destroyed while suspended.
+coraft::test::bare_coroutine park() { co_return; }
 
 }  // namespace
 
@@ -256,7 +243,7 @@ TEST_CASE("DestroyedMidWait: a racer destroyed while suspended is never resumed;
   world w(1);
   event e;
   seen s;
-  parked parent = park();
+  auto parent = park();
   parent.handle.promise().context_ = context{{}, &w};
   {
     task<void> racer = wait_or_time_out(&w, &e, 10ms, &s);

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "co/bare_coroutine.hpp"
+
 #include <coraft/co/event.hpp>
 #include <coraft/co/scope.hpp>
 #include <coraft/io/contract.hpp>
@@ -33,22 +35,7 @@ static_assert(coraft::io::executor<executor>);
 
 namespace {
 
-// A coroutine with no owner but the test: it starts when told and is destroyed by hand. Used to
-// leave operations in flight while the executor is destroyed, which no scope would allow.
-struct bare_coroutine {
-  struct promise_type {
-    coraft::co::context context_;
-    coraft::co::context& ctx() noexcept { return context_; }
-    bare_coroutine get_return_object() noexcept {
-      return {std::coroutine_handle<promise_type>::from_promise(*this)};
-    }
-    std::suspend_always initial_suspend() const noexcept { return {}; }
-    std::suspend_always final_suspend() const noexcept { return {}; }
-    void return_void() const noexcept {}
-    void unhandled_exception() const noexcept { std::terminate(); }
-  };
-  std::coroutine_handle<promise_type> handle;
-};
+using coraft::test::bare_coroutine;
 
 // Receives once into a buffer in its own frame; records whether it was ever resumed.
 bare_coroutine recv_in_frame(executor& ex, executor::stream& s, bool* resumed) {

@@ -14,6 +14,7 @@
 
 #include "coraft/raft/progress.hpp"
 #include "coraft/raft/rules.hpp"
+#include "logs.hpp"
 
 using namespace coraft;
 using namespace coraft::raft;
@@ -25,13 +26,7 @@ constexpr io::duration heartbeat = 50ms;
 constexpr std::size_t window = 4;
 const io::time_point t0 = io::time_point{} + 10s;
 
-log_window log_of(std::initializer_list<term_t> terms, index_t base_index = 0, term_t base_term = 0) {
-  std::deque<log_entry> entries;
-  for (term_t t : terms) entries.push_back(log_entry{t, entry_kind::command, {}});
-  log_window log;
-  log.reset(base_index, base_term, std::move(entries));
-  return log;
-}
+using coraft::test::log_of;
 
 // A log of `length` entries, all of term 1.
 log_window log_of_length(index_t length) {

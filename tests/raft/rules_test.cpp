@@ -11,19 +11,13 @@
 #include <vector>
 
 #include "coraft/raft/rules.hpp"
+#include "logs.hpp"
 
 using namespace coraft::raft;
 
 namespace {
 
-// A log window whose entries (base_index + 1 on) have the given terms.
-log_window log_of(std::initializer_list<term_t> terms, index_t base_index = 0, term_t base_term = 0) {
-  std::deque<log_entry> entries;
-  for (term_t t : terms) entries.push_back(log_entry{t, entry_kind::command, {}});
-  log_window log;
-  log.reset(base_index, base_term, std::move(entries));
-  return log;
-}
+using coraft::test::log_of;
 
 std::vector<log_entry> entries_of(std::vector<term_t> terms) {
   std::vector<log_entry> entries;
