@@ -4,6 +4,9 @@
 //             --listen 127.0.0.1:6381 --data /var/lib/coraft-kv/1 [--snapshot-entries 10000]
 //             [--max-entry-bytes 1048576]
 //
+// RAFT.TRANSFER <id>, sent to any member, hands the leadership to member <id> and answers +OK once
+// it leads, or an error saying why not (TRYAGAIN when a retry may succeed).
+//
 // Every command that reads or writes data goes through the Raft log, so every reply is
 // linearizable: a GET is answered only once every write before it has committed. Any member serves
 // any client: a follower forwards commands to the leader's client port and relays the replies. A
@@ -185,6 +188,11 @@ class kv_server {
     if (auto wrong = kv::check_command(arguments)) co_return *wrong;
     kv::command_entry entry;
     const std::string name = kv::upper(arguments[0]);
+    if (name == "RAFT.TRANSFER") {
+      if (raft_.node().status().role != coraft::raft::role::leader)
+        co_return co_await forward(std::move(arguments), upstream, upstream_member, upstream_buffer);
+      co_return co_await transfer(arguments[1]);
+    }
     if (name == "SESSION") {
       std::uint64_t client = 0, sequence = 0;
       auto parse = [](const std::string& s, std::uint64_t& v) {
@@ -221,8 +229,38 @@ class kv_server {
                                  " (--max-entry-bytes); it was not applied");
       co_return reply;
     }
+    if (started.error == coraft::raft::errc::transferring_leadership) {
+      std::string reply;
+      kv::resp::error(reply, "TRYAGAIN the leader is handing over its leadership; the command was not applied");
+      co_return reply;
+    }
     if (started.is_leader) co_return co_await await_applied(started.index, started.term);
     co_return co_await forward(arguments_of(entry), upstream, upstream_member, upstream_buffer);
+  }
+
+  // RAFT.TRANSFER on the leader: hands the leadership to member `target` and answers +OK once it
+  // leads, or an error saying why not. Ends with the reply.
+  task<std::string> transfer(const std::string& target) {
+    std::string reply;
+    coraft::raft::node_id id = 0;
+    auto [end, parsed] = std::from_chars(target.data(), target.data() + target.size(), id);
+    if (parsed != std::errc{} || end != target.data() + target.size() || id == 0) {
+      kv::resp::error(reply, "ERR RAFT.TRANSFER needs a member id, a number above 0");
+      co_return reply;
+    }
+    auto transferred = co_await raft_.node().transfer_leadership(id);
+    if (transferred) {
+      kv::resp::simple(reply, "OK");
+    } else if (transferred.error() == coraft::raft::errc::transfer_timed_out ||
+               transferred.error() == coraft::raft::errc::transfer_in_progress ||
+               transferred.error() == coraft::raft::errc::not_leader) {
+      kv::resp::error(reply, "TRYAGAIN leadership not transferred to member " + target + ": " +
+                                 transferred.error().message());
+    } else {
+      kv::resp::error(reply, "ERR leadership not transferred to member " + target + ": " +
+                                 transferred.error().message());
+    }
+    co_return reply;
   }
 
   static std::vector<std::string> arguments_of(const kv::command_entry& entry) {
@@ -340,6 +378,9 @@ class kv_server {
     text += "id:" + std::to_string(status.id) + "\r\n";
     text += std::string("role:") + coraft::raft::to_string(status.role) + "\r\n";
     text += "term:" + std::to_string(status.term) + "\r\n";
+    text += "elections_started:" + std::to_string(status.elections_started) + "\r\n";
+    text += "pre_votes_started:" + std::to_string(status.pre_votes_started) + "\r\n";
+    text += "transfer_target:" + std::to_string(status.transfer_target) + "\r\n";
     text += "leader_id:" + std::to_string(status.leader) + "\r\n";
     text += "leader_addr:" +
             (leader_address == store_.addresses().end() ? std::string() : leader_address->second) + "\r\n";

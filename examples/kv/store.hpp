@@ -72,6 +72,7 @@ inline const command_spec* find_command(std::string_view upper_name) {
       {"APPEND", 3, true},  {"STRLEN", 2, true},  {"MGET", -2, true},   {"MSET", -3, true},
       {"DBSIZE", 1, true},  {"PING", -1, false},  {"ECHO", 2, false},   {"INFO", -1, false},
       {"COMMAND", -1, false}, {"QUIT", -1, false}, {"SESSION", -4, false},
+      {"RAFT.TRANSFER", 2, false},  // hand the leadership to a member; answered by the leader
       {"CORAFT.LEADER", 3, true},  // a new leader's client address, appended by the leader itself
   };
   for (const auto& c : commands)

@@ -12,6 +12,15 @@ using namespace coraft::test;
 
 namespace {
 
+// The timer's own rules (§5.2), without PreVote and vote withholding: nobody behind the scripted
+// peers answers a pre-vote, and these scenarios are about what real RequestVotes do to the timer.
+raft::options timer_options() {
+  raft::options o = lab_options();
+  o.pre_vote = false;
+  o.withhold_votes = false;
+  return o;
+}
+
 // Node 1 under test; ids 2 and 3 are transports the test speaks through, with nobody behind them.
 struct scripted_peers {
   sim::world world{3};
@@ -23,7 +32,7 @@ struct scripted_peers {
   sim_transport transport{board, world, 1, 100ms};
   sim_transport two{board, world, 2, 100ms};
   sim_transport three{board, world, 3, 100ms};
-  sim_node node{world, transport, storage, 1, {2, 3}, lab_options()};
+  sim_node node{world, transport, storage, 1, {2, 3}, timer_options()};
   co::scope life{world};
 
   scripted_peers() {

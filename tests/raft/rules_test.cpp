@@ -106,6 +106,57 @@ TEST_CASE("§5.4.1: if the logs end in the same term, the longer is more up-to-d
   CHECK(vote_decision(voter_state{1, nobody, 0, 0}, request_vote_args{1, 2, 0, 0}) == vote_verdict::grant);
 }
 
+// ---- PreVote, vote withholding, CheckQuorum (thesis §9.6, §4.2.3, §6.2) --------------------------
+
+TEST_CASE("§9.6: a pre-vote is granted as the real vote would be, in the term the candidate would use") {
+  // The voter is in term 5 and voted for 3 there; the pre-candidate asks about term 6.
+  const voter_state voted{5, 3, 3, 2};
+  CHECK(pre_vote_decision(voted, false, pre_vote_args{6, 2, 3, 2}) == vote_verdict::grant);
+  // Its log must be as up-to-date as the voter's, as for a real vote (§5.4.1).
+  CHECK(pre_vote_decision(voted, false, pre_vote_args{6, 2, 2, 2}) == vote_verdict::deny_log_behind);
+  CHECK(pre_vote_decision(voted, false, pre_vote_args{6, 2, 9, 1}) == vote_verdict::deny_log_behind);
+}
+
+TEST_CASE("§9.6: a pre-vote for the voter's own term respects the vote it cast there") {
+  const voter_state voted{6, 3, 3, 2};
+  CHECK(pre_vote_decision(voted, false, pre_vote_args{6, 2, 3, 2}) ==
+        vote_verdict::deny_voted_for_another);
+  CHECK(pre_vote_decision(voted, false, pre_vote_args{6, 3, 3, 2}) == vote_verdict::grant);
+}
+
+TEST_CASE("§9.6: a pre-vote for a term older than the voter's is refused (the reply's term tells the stranded node)") {
+  const voter_state voter{7, nobody, 3, 2};
+  CHECK(pre_vote_decision(voter, false, pre_vote_args{6, 2, 9, 9}) == vote_verdict::deny_stale_term);
+  CHECK(pre_vote_decision(voter, false, pre_vote_args{7, 2, 9, 9}) == vote_verdict::grant);
+}
+
+TEST_CASE("§4.2.3: a member that heard from its leader within the minimum election timeout withholds its pre-vote") {
+  using namespace std::chrono_literals;
+  const voter_state voter{5, 1, 3, 2};
+  // The follower of a live leader, the leader itself: both withhold.
+  CHECK(leader_lease_holds(true, false, true, 149ms, 150ms));
+  CHECK(leader_lease_holds(true, true, false, 10s, 150ms));
+  // The leader was last heard too long ago, or is unknown (a pre-candidate forgot it): no lease.
+  CHECK_FALSE(leader_lease_holds(true, false, true, 150ms, 150ms));
+  CHECK_FALSE(leader_lease_holds(true, false, false, 1ms, 150ms));
+  // Withholding turned off.
+  CHECK_FALSE(leader_lease_holds(false, true, true, 1ms, 150ms));
+  CHECK(pre_vote_decision(voter, true, pre_vote_args{6, 2, 9, 9}) == vote_verdict::deny_leader_alive);
+  // A stale request is refused as stale first, so that the reply's term is what the caller learns.
+  CHECK(pre_vote_decision(voter, true, pre_vote_args{4, 2, 9, 9}) == vote_verdict::deny_stale_term);
+}
+
+TEST_CASE("§6.2: a leader keeps its quorum only while it and the peers heard from are a majority") {
+  CHECK(leader_keeps_quorum(1, 3));
+  CHECK_FALSE(leader_keeps_quorum(0, 3));
+  CHECK(leader_keeps_quorum(2, 5));
+  CHECK_FALSE(leader_keeps_quorum(1, 5));
+  // Four members: the leader and one peer are half, not a majority.
+  CHECK_FALSE(leader_keeps_quorum(1, 4));
+  CHECK(leader_keeps_quorum(2, 4));
+  CHECK(leader_keeps_quorum(0, 1));
+}
+
 // ---- AppendEntries -------------------------------------------------------------------------------
 
 TEST_CASE("§5.3: a follower rejects AppendEntries whose previous index is beyond its log, hinting its end") {

@@ -110,6 +110,7 @@ class member {
   virtual raft::start_result start(raft::bytes command) = 0;
   virtual co::task<co::result<raft::proposal>> propose(raft::bytes command) = 0;
   virtual void snapshot(raft::index_t through, raft::bytes state) = 0;
+  virtual co::task<co::result<void>> transfer_leadership(raft::node_id target) = 0;
   virtual co::channel<raft::applied_entry>& applied() = 0;
   virtual co::task<void> shutdown() = 0;
   // The production stack's traffic is counted by each run's transport; the fast stack's by the
@@ -136,6 +137,9 @@ class node_member : public member {
   }
   void snapshot(raft::index_t through, raft::bytes state) override {
     node().snapshot(through, std::move(state));
+  }
+  co::task<co::result<void>> transfer_leadership(raft::node_id target) override {
+    return node().transfer_leadership(target);
   }
   co::channel<raft::applied_entry>& applied() override { return node().applied(); }
   co::task<void> shutdown() override { return node().shutdown(); }

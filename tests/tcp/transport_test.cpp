@@ -48,6 +48,10 @@ raft::rpc_reply answer(const raft::rpc_request& request) {
     reply.match_index = append->prev_log_index + append->entries.size();
     return reply;
   }
+  if (const auto* pre_vote = std::get_if<raft::pre_vote_args>(&request))
+    return raft::pre_vote_reply{pre_vote->term - 1, pre_vote->last_log_index == 10};
+  if (const auto* timeout_now = std::get_if<raft::timeout_now_args>(&request))
+    return raft::timeout_now_reply{timeout_now->term, timeout_now->leader == 1};
   const auto& snapshot = std::get<raft::install_snapshot_args>(request);
   return raft::install_snapshot_reply{snapshot.term, snapshot.data == patterned(snapshot.data.size(), 3)};
 }
@@ -167,9 +171,19 @@ TEST_CASE("tcp transport: each kind of call gets its reply, large batches intact
     auto installed = co_await t->caller->call(2, std::move(snapshot));
     REQUIRE(installed.has_value());
     CHECK(installed->accepted);
+
+    auto pre_voted = co_await t->caller->call(2, raft::pre_vote_args{8, 7, 10, 4});
+    REQUIRE(pre_voted.has_value());
+    CHECK(pre_voted->term == 7);
+    CHECK(pre_voted->vote_granted);
+
+    auto timed_out = co_await t->caller->call(2, raft::timeout_now_args{6, 1});
+    REQUIRE(timed_out.has_value());
+    CHECK(timed_out->term == 6);
+    CHECK(timed_out->accepted);
   }(&t));
-  CHECK(t.caller->statistics().requests_sent == 4);
-  CHECK(t.callee->statistics().requests_received == 4);
+  CHECK(t.caller->statistics().requests_sent == 6);
+  CHECK(t.callee->statistics().requests_received == 6);
   CHECK(t.callee->statistics().connections_accepted == 1);
 }
 

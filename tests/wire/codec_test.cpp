@@ -111,9 +111,12 @@ TEST_CASE("codec: integers of every width round-trip at their extremes") {
 }
 
 TEST_CASE("codec: a struct is its fields in declaration order, with no tags") {
-  const raft::request_vote_args args{
-      .term = 5, .candidate = 2, .last_log_index = 300, .last_log_term = 4};
-  CHECK(wire::encode(args) == bytes_of({0x05, 0x02, 0xAC, 0x02, 0x04}));
+  const raft::request_vote_args args{.term = 5,
+                                     .candidate = 2,
+                                     .last_log_index = 300,
+                                     .last_log_term = 4,
+                                     .leadership_transfer = true};
+  CHECK(wire::encode(args) == bytes_of({0x05, 0x02, 0xAC, 0x02, 0x04, 0x01}));
   const raft::log_entry entry{.term = 1, .kind = raft::entry_kind::no_op, .payload = bytes_of({9})};
   CHECK(wire::encode(entry) == bytes_of({0x01, 0x01, 0x01, 0x09}));
   const test::derived_message derived{{.id = 7}, "hi"};

@@ -64,6 +64,18 @@ inline std::vector<raft_protocol::message> sample_raft_messages() {
                                                     .data = sample_entry(0, raft::entry_kind::command, 300).payload,
                                                     .done = true});
   messages.emplace_back(raft::install_snapshot_reply{.term = 4, .accepted = true});
+  messages.emplace_back(raft::request_vote_args{.term = 6,
+                                                .candidate = 3,
+                                                .last_log_index = 12,
+                                                .last_log_term = 5,
+                                                .leadership_transfer = true});
+  messages.emplace_back(raft::pre_vote_args{
+      .term = 8, .candidate = 2, .last_log_index = 300, .last_log_term = 4});
+  messages.emplace_back(raft::pre_vote_args{
+      .term = max64, .candidate = max32, .last_log_index = max64, .last_log_term = max64});
+  messages.emplace_back(raft::pre_vote_reply{.term = 7, .vote_granted = true});
+  messages.emplace_back(raft::timeout_now_args{.term = 9, .leader = 1});
+  messages.emplace_back(raft::timeout_now_reply{.term = 9, .accepted = false});
   return messages;
 }
 

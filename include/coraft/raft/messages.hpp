@@ -17,9 +17,13 @@ struct request_vote_args {
   node_id candidate = nobody;   // candidate requesting the vote
   index_t last_log_index = 0;   // index of the candidate's last log entry (§5.4)
   term_t last_log_term = 0;     // term of the candidate's last log entry (§5.4)
+  // The election was started by the leader's TimeoutNow (thesis §3.10): voters do not withhold
+  // their vote for having heard from that leader recently.
+  bool leadership_transfer = false;
   friend bool operator==(const request_vote_args&, const request_vote_args&) = default;
 };
-BOOST_DESCRIBE_STRUCT(request_vote_args, (), (term, candidate, last_log_index, last_log_term))
+BOOST_DESCRIBE_STRUCT(request_vote_args, (),
+                      (term, candidate, last_log_index, last_log_term, leadership_transfer))
 
 struct request_vote_reply {
   term_t term = 0;            // the voter's current term, for the candidate to update itself
@@ -78,5 +82,41 @@ struct install_snapshot_reply {
   friend bool operator==(const install_snapshot_reply&, const install_snapshot_reply&) = default;
 };
 BOOST_DESCRIBE_STRUCT(install_snapshot_reply, (), (term, accepted))
+
+// Sent by a would-be candidate before it raises its term (PreVote, thesis §9.6): would the voter
+// grant a vote in the election it would start? Voters answer as for a RequestVote but change
+// nothing, so a member that cannot win (cut off, or behind) never raises anyone's term.
+struct pre_vote_args {
+  term_t term = 0;              // the term the candidate would use: its own term + 1
+  node_id candidate = nobody;   // the would-be candidate
+  index_t last_log_index = 0;   // index of its last log entry (§5.4)
+  term_t last_log_term = 0;     // term of its last log entry (§5.4)
+  friend bool operator==(const pre_vote_args&, const pre_vote_args&) = default;
+};
+BOOST_DESCRIBE_STRUCT(pre_vote_args, (), (term, candidate, last_log_index, last_log_term))
+
+struct pre_vote_reply {
+  term_t term = 0;            // the voter's own term (not the one asked about): a stranded
+                              // pre-candidate learns the cluster's term from it
+  bool vote_granted = false;  // the voter would vote for the candidate in args.term
+  friend bool operator==(const pre_vote_reply&, const pre_vote_reply&) = default;
+};
+BOOST_DESCRIBE_STRUCT(pre_vote_reply, (), (term, vote_granted))
+
+// Sent by a leader handing its leadership over (thesis §3.10), once the target's log matches its
+// own: campaign now, without waiting for the election timer and without a pre-vote.
+struct timeout_now_args {
+  term_t term = 0;          // the leader's term
+  node_id leader = nobody;  // the leader handing over
+  friend bool operator==(const timeout_now_args&, const timeout_now_args&) = default;
+};
+BOOST_DESCRIBE_STRUCT(timeout_now_args, (), (term, leader))
+
+struct timeout_now_reply {
+  term_t term = 0;          // the target's term, before it campaigns
+  bool accepted = false;    // the target is a member of the leader's term and starts an election
+  friend bool operator==(const timeout_now_reply&, const timeout_now_reply&) = default;
+};
+BOOST_DESCRIBE_STRUCT(timeout_now_reply, (), (term, accepted))
 
 }  // namespace coraft::raft

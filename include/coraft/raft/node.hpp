@@ -75,6 +75,9 @@ struct node_status {
   index_t last_applied = 0;  // the last entry handed to the apply channel
   index_t first_index = 1;
   index_t last_index = 0;
+  std::uint64_t elections_started = 0;  // candidacies this run: each raised the term
+  std::uint64_t pre_votes_started = 0;  // pre-votes this run (options::pre_vote), won or not
+  node_id transfer_target = nobody;     // while this leader hands its leadership to that member
 };
 
 template <class Executor, transport Transport, storage Storage>
@@ -120,14 +123,25 @@ class node {
     if (command.size() > options_.max_entry_bytes)
       return {0, current_term_, leads, make_error_code(errc::entry_too_large)};
     if (!leads) return {0, current_term_, false, make_error_code(errc::not_leader)};
+    if (transfer_target_ != nobody)
+      return {0, current_term_, true, make_error_code(errc::transferring_leadership)};
     index_t index = append_local(log_entry{current_term_, entry_kind::command, std::move(command)});
     return {index, current_term_, true, {}};
   }
 
   node_status status() const {
     return {id_, current_term_, role_, leader_, commit_index_, last_applied_, log_.first_index(),
-            log_.last_index()};
+            log_.last_index(), elections_started_, pre_votes_started_, transfer_target_};
   }
+
+  // Leadership transfer (thesis §3.10): this leader stops appending proposals (they fail with
+  // transferring_leadership), brings `target`'s log up to its own, and sends it TimeoutNow; the
+  // target campaigns at once, without a pre-vote, and voters do not withhold their votes from it.
+  // Resumes with ok once the target leads, or with an error: not_leader, already_leader (the
+  // target is this node), unknown_member, transfer_in_progress, transfer_timed_out (the target did
+  // not lead within an election timeout: proposals are accepted again, if this node still leads),
+  // shut_down, or cancelled().
+  co::task<co::result<void>> transfer_leadership(node_id target);
 
   // Resumes once the node's term, role or leader differs from `known` (at once if it already
   // does), with the status at that moment; with shut_down once the node has stopped, or
@@ -181,6 +195,14 @@ class node {
   // Elections.
   co::task<void> request_vote(node_id peer, request_vote_args args, std::size_t* votes,
                               co::event* won);
+  co::task<bool> pre_vote_won();
+  co::task<void> request_pre_vote(node_id peer, pre_vote_args args, std::size_t* grants,
+                                  co::event* decided);
+  bool withholds_votes() const;
+
+  // Leadership (leader side): CheckQuorum and the hand-over of a transfer.
+  co::task<void> check_quorum(leader_state* leading);
+  co::task<void> hand_over(leader_state* leading);
 
   // Replication (leader side).
   co::task<void> replicate(node_id peer, leader_state* leading);
@@ -199,6 +221,8 @@ class node {
   co::task<std::optional<request_vote_reply>> on_request_vote(request_vote_args args);
   co::task<std::optional<append_entries_reply>> on_append_entries(append_entries_args args);
   co::task<std::optional<install_snapshot_reply>> on_install_snapshot(install_snapshot_args args);
+  co::task<std::optional<pre_vote_reply>> on_pre_vote(pre_vote_args args);
+  co::task<std::optional<timeout_now_reply>> on_timeout_now(timeout_now_args args);
 
   // State changes that must reach storage.
   bool observe_term(term_t term);
@@ -238,6 +262,15 @@ class node {
   index_t last_applied_ = 0;  // highest entry handed to the application; <= commit_index_
   raft::role role_ = role::follower;
   node_id leader_ = nobody;   // the leader of current_term_, once heard from
+  io::time_point heard_from_leader_at_{};  // when leader_ was last heard from (vote withholding)
+  // The member this leader hands its leadership to, while transfer_leadership() runs; nobody
+  // otherwise. Cleared when the role or the term changes.
+  node_id transfer_target_ = nobody;
+  io::time_point transfer_give_up_{};  // when that transfer fails
+  co::event transfer_requested_;       // wakes the leader's hand_over()
+  bool campaign_for_transfer_ = false;  // the next candidacy was asked for by TimeoutNow
+  std::uint64_t elections_started_ = 0;
+  std::uint64_t pre_votes_started_ = 0;
 
   // The election timer (§5.2, Figure 2): when a follower becomes a candidate, and when a candidacy
   // times out. Restarted only by AppendEntries or InstallSnapshot from the leader of the current

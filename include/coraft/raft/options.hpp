@@ -34,6 +34,21 @@ struct options {
   // A leader whose own log writes have failed for this long steps down: it cannot count itself, and
   // a member with a working disk should lead instead.
   std::chrono::nanoseconds leader_storage_failure_limit = 300ms;
+  // PreVote (thesis §9.6): a follower whose election timer fires first asks whether a majority
+  // would vote for it, and raises its term only if so. A member that was paused or cut off, or
+  // whose log is behind, then rejoins without deposing the leader. Costs one round trip before
+  // each real election. In a rolling upgrade from a version without it, turn it on only once a
+  // majority runs a version that answers pre-votes.
+  bool pre_vote = true;
+  // Vote withholding (thesis §4.2.3): a member that heard from its leader within the minimum
+  // election timeout refuses (pre-)votes in newer terms, and a leader refuses them while it leads.
+  // Only safe with check_quorum: a leader that reaches one follower but not a majority would
+  // otherwise keep that follower's vote from everyone, forever.
+  bool withhold_votes = true;
+  // CheckQuorum (thesis §6.2): a leader that has heard no reply from a majority within an election
+  // timeout steps down, so that clients of a leader cut off from its majority learn it at once.
+  // Costs nothing on the wire: the replies to heartbeats are the evidence.
+  bool check_quorum = true;
   // Committed entries buffered for the application before the node waits for it to catch up.
   std::size_t apply_capacity = 1024;
   // Seeds the election-timeout randomness (mixed with the node id): fixed seeds replay runs.

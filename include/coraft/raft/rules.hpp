@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <optional>
@@ -36,6 +37,8 @@ enum class vote_verdict : std::uint8_t {
   deny_stale_term,         // the candidate's term is older than ours (§5.1)
   deny_voted_for_another,  // one vote per term, first come first served (§5.2)
   deny_log_behind,         // the candidate's log is less up-to-date than ours (§5.4.1)
+  deny_leader_alive,       // we heard from a live leader within the minimum election timeout
+                           // (vote withholding, thesis §4.2.3)
 };
 
 // §5.4.1: of two logs whose last entries differ in term, the later term is more up-to-date; of two
@@ -57,6 +60,48 @@ inline vote_verdict vote_decision(const voter_state& voter, const request_vote_a
                                      voter.last_log_index))
     return vote_verdict::deny_log_behind;
   return vote_verdict::grant;
+}
+
+// ---- PreVote and vote withholding (thesis §9.6, §4.2.3) ------------------------------------------
+
+// Whether a member withholds its vote, real or pre-vote, from an election it is asked to join: it
+// does while it has heard from the leader of its term within the minimum election timeout, since
+// a live leader needs no successor. A leader withholds its own for as long as it leads. An election
+// started by a leadership transfer is never withheld from (the caller does not ask).
+inline bool leader_lease_holds(bool withhold_votes, bool leads, bool knows_leader,
+                               std::chrono::nanoseconds since_heard_from_leader,
+                               std::chrono::nanoseconds min_election_timeout) noexcept {
+  if (!withhold_votes) return false;
+  if (leads) return true;
+  return knows_leader && since_heard_from_leader < min_election_timeout;
+}
+
+// Whether a voter would grant its vote in the election the pre-candidate would start, in
+// args.term. Nothing changes on the voter's side: no term adopted, no vote recorded. A request for
+// a term older than the voter's is refused, and the reply's term (the voter's own) tells the
+// stranded pre-candidate which term the cluster is in. For a term newer than the voter's, the
+// voter has voted for nobody yet; for its own term, one vote per term still holds.
+inline vote_verdict pre_vote_decision(const voter_state& voter, bool leader_alive,
+                                      const pre_vote_args& args) noexcept {
+  if (args.term < voter.current_term) return vote_verdict::deny_stale_term;
+  if (leader_alive) return vote_verdict::deny_leader_alive;
+  voter_state in_that_term = voter;
+  if (args.term > voter.current_term) {
+    in_that_term.current_term = args.term;
+    in_that_term.voted_for = nobody;
+  }
+  return vote_decision(in_that_term, request_vote_args{args.term, args.candidate,
+                                                       args.last_log_index, args.last_log_term});
+}
+
+// ---- CheckQuorum (thesis §6.2) -------------------------------------------------------------------
+
+// Whether a leader still has a majority behind it: itself and every peer that answered any request
+// of its term within the last election timeout (`heard_recently`), counted against the cluster.
+// A leader that has not stays leader of nobody: it steps down, so that its clients go elsewhere
+// and a member that a majority reaches can lead.
+inline bool leader_keeps_quorum(std::size_t peers_heard_recently, std::size_t cluster_size) noexcept {
+  return (peers_heard_recently + 1) * 2 > cluster_size;
 }
 
 // ---- AppendEntries (§5.3) ------------------------------------------------------------------------

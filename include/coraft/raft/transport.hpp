@@ -23,8 +23,10 @@
 
 namespace coraft::raft {
 
-using rpc_request = std::variant<request_vote_args, append_entries_args, install_snapshot_args>;
-using rpc_reply = std::variant<request_vote_reply, append_entries_reply, install_snapshot_reply>;
+using rpc_request = std::variant<request_vote_args, append_entries_args, install_snapshot_args,
+                                 pre_vote_args, timeout_now_args>;
+using rpc_reply = std::variant<request_vote_reply, append_entries_reply, install_snapshot_reply,
+                               pre_vote_reply, timeout_now_reply>;
 
 struct inbound_rpc {
   node_id from = nobody;
@@ -34,10 +36,13 @@ struct inbound_rpc {
 
 template <class T>
 concept transport = requires(T& t, node_id peer, request_vote_args vote, append_entries_args append,
-                             install_snapshot_args snapshot) {
+                             install_snapshot_args snapshot, pre_vote_args pre_vote,
+                             timeout_now_args timeout_now) {
   { t.call(peer, vote) } -> std::same_as<co::task<co::result<request_vote_reply>>>;
   { t.call(peer, append) } -> std::same_as<co::task<co::result<append_entries_reply>>>;
   { t.call(peer, snapshot) } -> std::same_as<co::task<co::result<install_snapshot_reply>>>;
+  { t.call(peer, pre_vote) } -> std::same_as<co::task<co::result<pre_vote_reply>>>;
+  { t.call(peer, timeout_now) } -> std::same_as<co::task<co::result<timeout_now_reply>>>;
   { t.receive() } -> std::same_as<co::task<co::result<inbound_rpc>>>;
   { std::as_const(t).max_message_bytes() } -> std::same_as<std::size_t>;
 };

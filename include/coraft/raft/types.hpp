@@ -61,6 +61,13 @@ enum class errc {
   unreachable,       // the transport could not deliver a request or its reply in time
   entry_too_large,   // not committed: the command is larger than options::max_entry_bytes, so
                      // nothing was appended
+  transferring_leadership,  // not committed: the leader is handing over its leadership and
+                            // appends nothing meanwhile; retry on the new leader
+  // Leadership transfer (node::transfer_leadership):
+  unknown_member,           // the target is not a member of the cluster
+  already_leader,           // the target is the leader itself
+  transfer_in_progress,     // another transfer is running
+  transfer_timed_out,       // the target did not take over within an election timeout
 };
 
 inline const std::error_category& error_category() noexcept {
@@ -74,6 +81,11 @@ inline const std::error_category& error_category() noexcept {
         case errc::shut_down: return "node shut down";
         case errc::unreachable: return "peer unreachable";
         case errc::entry_too_large: return "entry larger than the node's max_entry_bytes";
+        case errc::transferring_leadership: return "the leader is transferring its leadership";
+        case errc::unknown_member: return "not a member of the cluster";
+        case errc::already_leader: return "the target already leads";
+        case errc::transfer_in_progress: return "a leadership transfer is already running";
+        case errc::transfer_timed_out: return "the target did not take over within an election timeout";
       }
       return "unknown coraft.raft error";
     }
@@ -109,10 +121,15 @@ inline const std::error_category& proposal_outcome_category() noexcept {
         switch (static_cast<errc>(code.value())) {
           case errc::not_leader:
           case errc::entry_overwritten:
-          case errc::entry_too_large: return wanted == proposal_outcome::not_committed;
+          case errc::entry_too_large:
+          case errc::transferring_leadership: return wanted == proposal_outcome::not_committed;
           case errc::leadership_lost:
           case errc::shut_down: return wanted == proposal_outcome::unknown;
-          case errc::unreachable: return false;
+          case errc::unreachable:
+          case errc::unknown_member:
+          case errc::already_leader:
+          case errc::transfer_in_progress:
+          case errc::transfer_timed_out: return false;
         }
         return false;
       }

@@ -32,9 +32,13 @@ co::task<void> node<E, T, S>::handle(inbound_rpc rpc) {
     if (auto r = co_await on_request_vote(std::move(*vote))) reply = std::move(*r);
   } else if (auto* append = std::get_if<append_entries_args>(&rpc.request)) {
     if (auto r = co_await on_append_entries(std::move(*append))) reply = std::move(*r);
+  } else if (auto* snapshot = std::get_if<install_snapshot_args>(&rpc.request)) {
+    if (auto r = co_await on_install_snapshot(std::move(*snapshot))) reply = std::move(*r);
+  } else if (auto* pre_vote = std::get_if<pre_vote_args>(&rpc.request)) {
+    if (auto r = co_await on_pre_vote(std::move(*pre_vote))) reply = std::move(*r);
   } else {
-    auto& snapshot = std::get<install_snapshot_args>(rpc.request);
-    if (auto r = co_await on_install_snapshot(std::move(snapshot))) reply = std::move(*r);
+    auto& timeout_now = std::get<timeout_now_args>(rpc.request);
+    if (auto r = co_await on_timeout_now(std::move(timeout_now))) reply = std::move(*r);
   }
   if (!reply) co_return;
   // No reply carries a term or a vote that is not durable, rejections included: a member whose
@@ -94,10 +98,14 @@ co::task<bool> node<E, T, S>::retry_until_durable(write_id w, io::duration first
   }
 }
 
-// RequestVote receiver (Figure 2). The vote is durable before the reply says it was granted.
+// RequestVote receiver (Figure 2). The vote is durable before the reply says it was granted. A
+// member that withholds its vote (a live leader, rules.hpp) refuses a newer term without adopting
+// it, so the candidate deposes nobody; unless the leader itself asked for the election.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<std::optional<request_vote_reply>> node<E, T, S>::on_request_vote(request_vote_args args) {
+  if (args.term > current_term_ && !args.leadership_transfer && withholds_votes())
+    co_return request_vote_reply{current_term_, false};
   observe_term(args.term);
   const voter_state voter{current_term_, voted_for_, log_.last_index(), log_.last_term()};
   const bool grant = vote_decision(voter, args) == vote_verdict::grant;
@@ -201,6 +209,31 @@ co::task<std::optional<install_snapshot_reply>> node<E, T, S>::on_install_snapsh
   if (!still_in(args.term)) co_return install_snapshot_reply{current_term_, false};
   reply.accepted = true;
   co_return reply;
+}
+
+// PreVote receiver (thesis §9.6): answers as for a RequestVote of args.term, changing nothing — no
+// term adopted, no vote recorded, the election timer left running. The reply carries this
+// member's own term, so a pre-candidate from an older term learns it.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<std::optional<pre_vote_reply>> node<E, T, S>::on_pre_vote(pre_vote_args args) {
+  const voter_state voter{current_term_, voted_for_, log_.last_index(), log_.last_term()};
+  const bool grant = pre_vote_decision(voter, withholds_votes(), args) == vote_verdict::grant;
+  co_return pre_vote_reply{current_term_, grant};
+}
+
+// TimeoutNow receiver (thesis §3.10): a follower of the leader's term starts an election at once,
+// without a pre-vote, and its RequestVotes ask voters not to withhold their votes. From an older
+// term the request is refused, and the reply's term deposes the sender.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<std::optional<timeout_now_reply>> node<E, T, S>::on_timeout_now(timeout_now_args args) {
+  observe_term(args.term);
+  const term_t term = current_term_;
+  if (args.term < term || role_ == role::leader) co_return timeout_now_reply{term, false};
+  campaign_for_transfer_ = true;
+  become(role::candidate);
+  co_return timeout_now_reply{term, true};
 }
 
 }  // namespace coraft::raft

@@ -23,6 +23,7 @@ co::task<co::result<proposal>> node<E, T, S>::propose(bytes command) {
   // sent to a follower, so it would never commit.
   if (command.size() > options_.max_entry_bytes) co_return make_error_code(errc::entry_too_large);
   if (role_ != role::leader) co_return make_error_code(errc::not_leader);
+  if (transfer_target_ != nobody) co_return make_error_code(errc::transferring_leadership);
   pending_proposal pending;
   pending.term = current_term_;
   pending.index = append_local(log_entry{current_term_, entry_kind::command, std::move(command)});

@@ -129,13 +129,16 @@ co::task<void> node<E, T, S>::send_append(node_id peer, append_entries_args args
   if (!still_in(role::leader, term)) co_return;
   auto& replica = leading->of(peer);
   replica.wake.set();
+  if (reply && reply->term == term) replica.heard_at = executor_.now();
   if (!reply) {
     replica.progress.failed(sent_at, options_.heartbeat_interval, from_next_index);
   } else if (reply->term != term) {
     replica.progress.ignored(from_next_index);
   } else if (reply->success) {
-    if (replica.progress.accepted(reply->match_index, from_next_index, log_.last_index()))
+    if (replica.progress.accepted(reply->match_index, from_next_index, log_.last_index())) {
+      replica.progressed.set();
       advance_commit_index(*leading);
+    }
   } else {
     replica.progress.rejected(prev, append_rejected{reply->conflict_term, reply->conflict_index},
                               from_next_index, log_);
@@ -168,6 +171,7 @@ co::task<void> node<E, T, S>::send_snapshot(node_id peer, leader_state* leading)
     auto reply = co_await transport_.call(peer, std::move(args));
     if (reply && observe_term(reply->term)) co_return;
     if (!still_in(role::leader, term)) co_return;
+    if (reply && reply->term == term) leading->of(peer).heard_at = executor_.now();
     if (!reply || !reply->accepted) break;
     offset += chunk;
     if (offset == data->size()) {
@@ -178,7 +182,10 @@ co::task<void> node<E, T, S>::send_snapshot(node_id peer, leader_state* leading)
   auto& replica = leading->of(peer);
   replica.progress.snapshot_finished(delivered, meta.last_index, sent_at, options_.heartbeat_interval);
   replica.wake.set();
-  if (delivered) advance_commit_index(*leading);
+  if (delivered) {
+    replica.progressed.set();
+    advance_commit_index(*leading);
+  }
 }
 
 // Commit the highest index a majority holds, if it is of the current term (§5.4.2, Figure 8).

@@ -14,11 +14,15 @@ struct node<E, T, S>::leader_state {
   // One peer as the leader sees it: its progress (progress.hpp, pure) and the event that wakes
   // its replicator.
   struct peer_replication {
-    peer_replication(node_id id, index_t leader_last_index, std::size_t max_in_flight)
-        : peer(id), progress(leader_last_index, max_in_flight) {}
+    peer_replication(node_id id, index_t leader_last_index, std::size_t max_in_flight,
+                     io::time_point since)
+        : peer(id), progress(leader_last_index, max_in_flight), heard_at(since) {}
     node_id peer = nobody;
     peer_progress progress;
-    co::event wake;  // new entries, a reply, or a step back to probing
+    co::event wake;           // new entries, a reply, or a step back to probing
+    io::time_point heard_at;  // the last reply of this term (CheckQuorum); the start of the term
+                              // until the first
+    co::event progressed;     // set when the match index grows (a transfer awaits it)
   };
   std::deque<peer_replication> peers;  // in peers_ order (a deque: never moved)
   index_t own_durable_index = 0;        // the leader's own match index: what its disk holds
@@ -116,6 +120,8 @@ void node<E, T, S>::become(raft::role next) {
   if (role_ == role::leader && next != role::leader) {
     leader_ = nobody;
     leading_ = nullptr;  // the leader's state ends with the role; lead() is being cancelled
+    transfer_target_ = nobody;  // a transfer ends with the leadership
+    transfer_requested_.reset();
     restart_election_timer();  // a former leader has had no timer running
   }
   role_ = next;
@@ -148,6 +154,7 @@ template <class E, transport T, storage S>
 void node<E, T, S>::heard_from_leader(node_id leader) {
   if (role_ == role::leader) throw std::logic_error("coraft::raft: two leaders in one term");
   if (role_ == role::candidate) become(role::follower);
+  heard_from_leader_at_ = executor_.now();
   if (leader_ != leader) {
     leader_ = leader;
     announce_role_change();
@@ -176,7 +183,8 @@ co::task<co::result<node_status>> node<E, T, S>::role_change(node_status known) 
 }
 
 // Follower: awaits the election deadline racing its restart (news from the leader, a granted
-// vote); ends when the deadline passes (becoming a candidate) or when the role scope is cancelled.
+// vote); once it passes, holds a pre-vote (options::pre_vote) and waits again if that is lost.
+// Ends by becoming a candidate, or when the role scope is cancelled.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::follow() {
@@ -184,13 +192,83 @@ co::task<void> node<E, T, S>::follow() {
     election_timer_restarted_.reset();
     auto woken = co_await co::with_deadline(executor_, election_deadline_,
                                             election_timer_restarted_.wait());
-    if (woken.timed_out()) {
-      if (executor_.now() < election_deadline_) continue;  // restarted as the timer fired
-      become(role::candidate);
-      co_return;
+    if (!woken.timed_out()) {
+      if (!*woken) co_return;  // cancelled: the role changed
+      continue;                // restarted
     }
-    if (!*woken) co_return;  // cancelled: the role changed
+    if (executor_.now() < election_deadline_) continue;  // restarted as the timer fired
+    if (options_.pre_vote) {
+      const bool won = co_await pre_vote_won();
+      if (!won) continue;
+    }
+    become(role::candidate);
+    co_return;
   }
+}
+
+namespace detail {
+// Sets `to` once `from` is set; ends then, or when cancelled. (The outcome is named, not awaited
+// inside the if: g++ 12 compiled `if (co_await from->wait())` here into a coroutine that never
+// resumed, stalling every pre-vote.)
+inline co::task<void> set_when_set(co::event* from, co::event* to) {
+  const co::result<void> woken = co_await from->wait();
+  if (woken) to->set();
+}
+}  // namespace detail
+
+// Pre-candidate (thesis §9.6), a phase of the follower: forgets its leader, asks every peer
+// whether it would vote for this node in the next term, and awaits a majority of grants racing a
+// new election timeout and the timer's restart (a leader heard from, a vote granted). Nothing
+// changes on either side, so a member that cannot win disturbs nobody. Ends true with a majority;
+// false when the time ran out (the deadline has passed: the follower tries again at once), the
+// timer restarted, or the term or role changed.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<bool> node<E, T, S>::pre_vote_won() {
+  ++pre_votes_started_;
+  const term_t term = current_term_;
+  if (leader_ != nobody) {
+    leader_ = nobody;
+    announce_role_change();
+  }
+  election_deadline_ = executor_.now() + random_election_timeout();
+  election_timer_restarted_.reset();
+  std::size_t grants = 1;
+  if (is_majority(grants)) co_return true;
+  const pre_vote_args args{term + 1, id_, log_.last_index(), log_.last_term()};
+  co::event decided;  // a majority granted, or the election timer restarted
+  co::scope ballots(co_await co::current_context());
+  for (node_id peer : peers_) ballots.spawn(request_pre_vote(peer, args, &grants, &decided));
+  ballots.spawn(detail::set_when_set(&election_timer_restarted_, &decided));
+  auto outcome = co_await co::with_deadline(executor_, election_deadline_, decided.wait());
+  ballots.request_stop();
+  co_await ballots.join();
+  if (outcome.timed_out() || !*outcome || election_timer_restarted_.is_set()) co_return false;
+  co_return still_in(role::follower, term) && is_majority(grants);
+}
+
+// Asks one peer for its pre-vote; counts a grant; ends with the reply or the call. A refusal from
+// a newer term means this member is behind: it adopts that term, as a follower.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::request_pre_vote(node_id peer, pre_vote_args args,
+                                               std::size_t* grants, co::event* decided) {
+  auto reply = co_await transport_.call(peer, args);
+  if (!reply) co_return;
+  if (!reply->vote_granted) {
+    observe_term(reply->term);
+    co_return;
+  }
+  // A grant's term is at most args.term (the voter may be in it already): nothing to adopt.
+  if (still_in(role::follower, args.term - 1) && is_majority(++*grants)) decided->set();
+}
+
+// Whether this member refuses (pre-)votes in newer terms now (rules.hpp, leader_lease_holds).
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+bool node<E, T, S>::withholds_votes() const {
+  return leader_lease_holds(options_.withhold_votes, role_ == role::leader, leader_ != nobody,
+                            executor_.now() - heard_from_leader_at_, options_.election_timeout);
 }
 
 // Starts the election timer anew: a random election timeout from now.
@@ -207,9 +285,12 @@ void node<E, T, S>::restart_election_timer() {
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::campaign() {
+  ++elections_started_;
+  const bool for_transfer = std::exchange(campaign_for_transfer_, false);
   raise_term(current_term_ + 1, id_);
   restart_election_timer();
-  const request_vote_args args{current_term_, id_, log_.last_index(), log_.last_term()};
+  const request_vote_args args{current_term_, id_, log_.last_index(), log_.last_term(),
+                               for_transfer};
   // Nobody hears of the term before it is durable (Figure 2). A failing disk holds the candidacy
   // here, in this term, retrying with a growing pause: the node neither raises its term again nor
   // sends one it could forget in a crash, so a member with a sick disk disturbs nobody.
@@ -243,19 +324,23 @@ co::task<void> node<E, T, S>::request_vote(node_id peer, request_vote_args args,
   }
 }
 
-// Leader: appends a no-op of its term (§8), then runs one replicator per peer and a tracker of its
-// own disk, all in the role scope; ends when the role changes.
+// Leader: appends a no-op of its term (§8), then runs one replicator per peer, a tracker of its
+// own disk, CheckQuorum and the hand-over of transfers, all in the role scope; ends when the role
+// changes.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::lead() {
   leader_state leading;
+  const io::time_point since = executor_.now();
   for (node_id peer : peers_)
-    leading.peers.emplace_back(peer, log_.last_index(), options_.max_appends_in_flight);
+    leading.peers.emplace_back(peer, log_.last_index(), options_.max_appends_in_flight, since);
+  co::scope replication(co_await co::current_context());
   leading_ = &leading;
   append_local(log_entry{current_term_, entry_kind::no_op, {}});
-  co::scope replication(co_await co::current_context());
   replication.spawn(persist_own_log(&leading));
   for (node_id peer : peers_) replication.spawn(replicate(peer, &leading));
+  if (options_.check_quorum) replication.spawn(check_quorum(&leading));
+  replication.spawn(hand_over(&leading));
   try {
     co_await replication.join();
   } catch (...) {
@@ -263,6 +348,104 @@ co::task<void> node<E, T, S>::lead() {
     throw;
   }
   leading_ = nullptr;
+}
+
+// CheckQuorum (thesis §6.2): each election timeout, counts the peers that answered a request of
+// this term within the last one; steps down when they and the leader are no majority. Ends by
+// stepping down, or when the role changes.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::check_quorum(leader_state* leading) {
+  const auto window = std::chrono::duration_cast<io::duration>(options_.election_timeout);
+  for (;;) {
+    if (!co_await executor_.sleep_for(window)) co_return;
+    const io::time_point since = executor_.now() - window;
+    std::size_t heard = 0;
+    for (const auto& p : leading->peers)
+      if (p.heard_at >= since) ++heard;
+    if (!leader_keeps_quorum(heard, cluster_size())) {
+      become(role::follower);
+      co_return;
+    }
+  }
+}
+
+// Leadership transfer (thesis §3.10), as the application sees it: starts the hand-over in the
+// leader's scope, then awaits the role changes until the target leads a newer term, the node
+// stops, or an election timeout has passed. Ends with the transfer's outcome; if it failed and
+// this node still leads, proposals are accepted again.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<co::result<void>> node<E, T, S>::transfer_leadership(node_id target) {
+  if (stopped_.is_set() || !life_) co_return make_error_code(errc::shut_down);
+  if (role_ != role::leader) co_return make_error_code(errc::not_leader);
+  if (target == id_) co_return make_error_code(errc::already_leader);
+  if (std::find(peers_.begin(), peers_.end(), target) == peers_.end())
+    co_return make_error_code(errc::unknown_member);
+  if (transfer_target_ != nobody) co_return make_error_code(errc::transfer_in_progress);
+  const term_t term = current_term_;
+  const io::time_point give_up =
+      executor_.now() + std::chrono::duration_cast<io::duration>(options_.election_timeout);
+  transfer_target_ = target;
+  transfer_give_up_ = give_up;
+  transfer_requested_.set();  // for hand_over(), in the leader's scope
+  co::result<void> outcome = make_error_code(errc::transfer_timed_out);
+  for (;;) {
+    if (current_term_ > term && leader_ == target) {
+      outcome = {};
+      break;
+    }
+    if (stopped_.is_set()) {
+      outcome = make_error_code(errc::shut_down);
+      break;
+    }
+    if (executor_.now() >= give_up) break;
+    auto woken = co_await co::with_deadline(executor_, give_up, role_changed_.wait());
+    if (!woken.timed_out() && !*woken) {
+      outcome = (*woken).error();  // cancelled
+      break;
+    }
+  }
+  if (still_in(role::leader, term) && transfer_target_ == target) transfer_target_ = nobody;
+  co_return outcome;
+}
+
+// The leader's side of a transfer: awaits a request from transfer_leadership(), then the target's
+// log matching its own (its replicator sends what it lacks, and nothing new is appended
+// meanwhile), then sends TimeoutNow, again each heartbeat interval while the call fails; gives up
+// at the transfer's deadline. Ends when the role changes.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::hand_over(leader_state* leading) {
+  const term_t term = current_term_;
+  const auto retry = std::chrono::duration_cast<io::duration>(options_.heartbeat_interval);
+  for (;;) {
+    if (!co_await transfer_requested_.wait()) co_return;
+    transfer_requested_.reset();
+    const node_id target = transfer_target_;
+    const io::time_point give_up = transfer_give_up_;
+    auto running = [&] { return still_in(role::leader, term) && transfer_target_ == target; };
+    if (!running()) continue;
+    auto& replica = leading->of(target);
+    bool caught_up = true;
+    while (replica.progress.match_index() < log_.last_index()) {
+      replica.progressed.reset();
+      replica.wake.set();
+      auto woken = co_await co::with_deadline(executor_, give_up, replica.progressed.wait());
+      if (!woken.timed_out() && !*woken) co_return;  // cancelled
+      if (woken.timed_out() || !running()) {
+        caught_up = false;
+        break;
+      }
+    }
+    while (caught_up) {
+      auto reply = co_await transport_.call(target, timeout_now_args{term, id_});
+      if (reply && observe_term(reply->term)) co_return;
+      if (reply || !running() || executor_.now() + retry >= give_up) break;
+      if (!co_await executor_.sleep_for(retry)) co_return;
+      if (!running()) break;
+    }
+  }
 }
 
 // Uniform in [T, 2T), from a per-node generator seeded by the options and the id (io/random.hpp).

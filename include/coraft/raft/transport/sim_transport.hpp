@@ -109,6 +109,12 @@ class sim_transport {
   co::task<co::result<install_snapshot_reply>> call(node_id peer, install_snapshot_args args) {
     return call_as<install_snapshot_reply>(peer, std::move(args));
   }
+  co::task<co::result<pre_vote_reply>> call(node_id peer, pre_vote_args args) {
+    return call_as<pre_vote_reply>(peer, std::move(args));
+  }
+  co::task<co::result<timeout_now_reply>> call(node_id peer, timeout_now_args args) {
+    return call_as<timeout_now_reply>(peer, std::move(args));
+  }
 
   co::task<co::result<inbound_rpc>> receive() { co_return co_await inbox_.recv(); }
 

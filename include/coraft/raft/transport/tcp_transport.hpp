@@ -129,6 +129,12 @@ class tcp_transport {
   co::task<co::result<install_snapshot_reply>> call(node_id peer, install_snapshot_args args) {
     return call_as(peer, std::move(args));
   }
+  co::task<co::result<pre_vote_reply>> call(node_id peer, pre_vote_args args) {
+    return call_as(peer, std::move(args));
+  }
+  co::task<co::result<timeout_now_reply>> call(node_id peer, timeout_now_args args) {
+    return call_as(peer, std::move(args));
+  }
 
   co::task<co::result<inbound_rpc>> receive() { co_return co_await inbox_.recv(); }
 
@@ -154,7 +160,9 @@ class tcp_transport {
  private:
   using outgoing_request = std::variant<tcp::envelope<request_vote_args>,
                                         tcp::envelope<append_entries_args>,
-                                        tcp::envelope<install_snapshot_args>>;
+                                        tcp::envelope<install_snapshot_args>,
+                                        tcp::envelope<pre_vote_args>,
+                                        tcp::envelope<timeout_now_args>>;
 
   struct pending_call {
     std::optional<rpc_reply> reply;  // empty when the connection failed first

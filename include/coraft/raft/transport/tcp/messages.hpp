@@ -44,7 +44,9 @@ concept envelope_of = is_envelope<T> && std::is_constructible_v<Variant, decltyp
 // The wire protocol of a connection. Type numbers are positions: the list only grows at its end.
 using protocol = wire::protocol<hello, envelope<request_vote_args>, envelope<request_vote_reply>,
                                 envelope<append_entries_args>, envelope<append_entries_reply>,
-                                envelope<install_snapshot_args>, envelope<install_snapshot_reply>>;
+                                envelope<install_snapshot_args>, envelope<install_snapshot_reply>,
+                                envelope<pre_vote_args>, envelope<pre_vote_reply>,
+                                envelope<timeout_now_args>, envelope<timeout_now_reply>>;
 
 // Replies of each request type, to check that a peer answered a call with the right message.
 template <class Args>
@@ -60,6 +62,14 @@ struct reply_to<append_entries_args> {
 template <>
 struct reply_to<install_snapshot_args> {
   using type = install_snapshot_reply;
+};
+template <>
+struct reply_to<pre_vote_args> {
+  using type = pre_vote_reply;
+};
+template <>
+struct reply_to<timeout_now_args> {
+  using type = timeout_now_reply;
 };
 
 }  // namespace coraft::raft::tcp
