@@ -199,7 +199,7 @@ TEST_CASE("FlappingLink: a follower whose link flaps for ten seconds never depos
       else c.one(raft::to_bytes("after the flapping"), c.size(), true);
     }
   }, {.fast = 10, .production = 5});
-  MESSAGE("flapping follower link, " << runs << " runs of 10 s per stack: elections started "
+  MESSAGE("flapping follower link, " << runs << " runs of 10 s: elections started "
           << elections[0] << " with PreVote, withholding and CheckQuorum, " << elections[1]
           << " without; time without a leader "
           << std::chrono::duration_cast<std::chrono::milliseconds>(leaderless[0]).count() << " ms and "
