@@ -195,13 +195,9 @@ class kv_server {
     }
     if (name == "SESSION") {
       std::uint64_t client = 0, sequence = 0;
-      auto parse = [](const std::string& s, std::uint64_t& v) {
-        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-        return ec == std::errc{} && p == s.data() + s.size();
-      };
       std::vector<std::string> inner(arguments.begin() + 3, arguments.end());
-      if (!parse(arguments[1], client) || !parse(arguments[2], sequence) || client == 0 ||
-          sequence == 0) {
+      if (!whole_number(arguments[1], client) || !whole_number(arguments[2], sequence) ||
+          client == 0 || sequence == 0) {
         std::string reply;
         kv::resp::error(reply, "ERR SESSION needs a client id and a sequence number above 0");
         co_return reply;
@@ -243,8 +239,7 @@ class kv_server {
   task<std::string> transfer(const std::string& target) {
     std::string reply;
     coraft::raft::node_id id = 0;
-    auto [end, parsed] = std::from_chars(target.data(), target.data() + target.size(), id);
-    if (parsed != std::errc{} || end != target.data() + target.size() || id == 0) {
+    if (!whole_number(target, id) || id == 0) {
       kv::resp::error(reply, "ERR RAFT.TRANSFER needs a member id, a number above 0");
       co_return reply;
     }
@@ -261,6 +256,13 @@ class kv_server {
                                  transferred.error().message());
     }
     co_return reply;
+  }
+
+  // Whether `text` is a decimal number, all of it, that fits in `value` (then stored there).
+  template <class Number>
+  static bool whole_number(const std::string& text, Number& value) {
+    auto [end, parsed] = std::from_chars(text.data(), text.data() + text.size(), value);
+    return parsed == std::errc{} && end == text.data() + text.size();
   }
 
   static std::vector<std::string> arguments_of(const kv::command_entry& entry) {

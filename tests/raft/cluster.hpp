@@ -175,6 +175,14 @@ class cluster {
     network_.reconnect(host_name(id(i)));
   }
 
+  // Loses every message from server a to server b (one way), until the network's link faults are
+  // cleared.
+  void cut_link(int a, int b) {
+    sim::link_faults cut;
+    cut.drop = 1.0;
+    network_.set_faults(host_name(id(a)), host_name(id(b)), cut);
+  }
+
   void set_unreliable(bool unreliable) {
     unreliable_ = unreliable;
     apply_faults();

@@ -178,8 +178,8 @@ class refusing_transport {
     return inner_.call(peer, std::move(a));
   }
   // Every other request passes.
-  template <class Args>
-  auto call(raft::node_id peer, Args a) {
+  template <raft::request Args>
+  co::task<co::result<typename Args::reply>> call(raft::node_id peer, Args a) {
     return inner_.call(peer, std::move(a));
   }
   // Hands over the next request, noting when an AppendEntries arrived; ends with it.

@@ -24,13 +24,6 @@ std::string host(int i) { return host_name(cluster::id(i)); }
 
 // ---- partitions -----------------------------------------------------------------------------------
 
-// Cut the one-way link from server a to server b: every message on it is lost.
-void cut_link(cluster& c, int a, int b) {
-  sim::link_faults cut;
-  cut.drop = 1.0;
-  c.network().set_faults(host(a), host(b), cut);
-}
-
 // The servers in a random order.
 std::vector<int> shuffled_servers(cluster& c) {
   std::vector<int> order(static_cast<std::size_t>(c.size()));
@@ -70,7 +63,7 @@ std::string partition_at_random(cluster& c) {
       std::size_t split = 1 + (n - 1) / 2;
       for (std::size_t a = 1; a < n; ++a) {
         for (std::size_t b = 1; b < n; ++b) {
-          if ((a < split) != (b < split)) cut_link(c, order[a], order[b]);
+          if ((a < split) != (b < split)) c.cut_link(order[a], order[b]);
         }
       }
       return "bridge";
@@ -78,8 +71,8 @@ std::string partition_at_random(cluster& c) {
     default: {
       bool deaf = rng.chance(0.5);
       for (std::size_t k = 1; k < n; ++k) {
-        if (deaf) cut_link(c, order[k], order[0]);
-        else cut_link(c, order[0], order[k]);
+        if (deaf) c.cut_link(order[k], order[0]);
+        else c.cut_link(order[0], order[k]);
       }
       return deaf ? "one server hears nobody" : "one server is heard by nobody";
     }

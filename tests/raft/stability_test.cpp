@@ -24,12 +24,6 @@ std::string host(int i) { return host_name(cluster::id(i)); }
 // The longest election timeout a member can draw, 2T with the lab's T.
 constexpr io::duration longest_election_timeout = 300ms;
 
-// Loses every message from server a to server b.
-void cut_link(cluster& c, int a, int b) {
-  sim::link_faults cut;
-  cut.drop = 1.0;
-  c.network().set_faults(host(a), host(b), cut);
-}
 
 // Holds every message to and from server i back by `delay`: the member looks paused to the others,
 // and once the delay ends, what it sent arrives all at once, late.
@@ -76,6 +70,23 @@ co::task<void> transfer(cluster* c, int from, raft::node_id target,
 std::string describe(const std::optional<co::result<void>>& outcome) {
   if (!outcome) return "still waiting";
   return *outcome ? "ok" : outcome->error().message();
+}
+
+// Fails unless the transfer ended with `wanted`.
+void expect_error(cluster& c, const std::optional<co::result<void>>& outcome, raft::errc wanted,
+                  const std::string& what) {
+  if (!outcome || *outcome || outcome->error() != wanted) c.fail(what + ": " + describe(outcome));
+}
+
+// The leader reaches follower a, whose replies are lost, and neither way reaches follower b; a and
+// b reach each other. Returns a.
+int cut_one_way_leader(cluster& c, int leader) {
+  const int a = some_follower(c, leader);
+  const int b = some_follower(c, a);
+  c.cut_link(a, leader);
+  c.cut_link(leader, b);
+  c.cut_link(b, leader);
+  return a;
 }
 
 }  // namespace
@@ -149,8 +160,8 @@ TEST_CASE("AsymmetricPartition: a follower that hears the leader but is not hear
       const leadership before = settle(c);
       const int follower = some_follower(c, before.leader);
       // Either its replies to the leader are lost, or the leader's requests to it are.
-      if (follower_heard) cut_link(c, before.leader, follower);
-      else cut_link(c, follower, before.leader);
+      if (follower_heard) c.cut_link(before.leader, follower);
+      else c.cut_link(follower, before.leader);
       c.sleep(10 * longest_election_timeout);
       const int leader = c.check_one_leader();
       if (leader != before.leader) c.fail("a one-way link deposed the leader");
@@ -229,17 +240,12 @@ TEST_CASE("IsolatedLeaderStepsDown: a leader cut off from its majority steps dow
 }
 
 TEST_CASE("OneWayLeader: a leader heard by one follower but hearing nobody does not stall the cluster") {
-  // Three members: the leader reaches follower a, whose replies are lost, and neither way reaches
-  // follower b; a and b reach each other. Withholding keeps a from voting while it hears the
-  // leader, so only CheckQuorum (the leader steps down) lets the cluster elect again.
+  // Three members cut as cut_one_way_leader() says. Withholding keeps a from voting while it hears
+  // the leader, so only CheckQuorum (the leader steps down) lets the cluster elect again.
   for_each_seed("OneWayLeader", [](simulation sim) {
     cluster c(sim, 3);
     const leadership before = settle(c);
-    const int a = some_follower(c, before.leader);
-    const int b = some_follower(c, a);
-    cut_link(c, a, before.leader);
-    cut_link(c, before.leader, b);
-    cut_link(c, b, before.leader);
+    cut_one_way_leader(c, before.leader);
     c.sleep(4 * longest_election_timeout);
     c.one(raft::to_bytes("a and b elect"), 2, true);
     if (c.node(before.leader)->status().role == raft::role::leader &&
@@ -256,11 +262,8 @@ TEST_CASE("OneWayLeader without CheckQuorum: withholding alone stalls the cluste
     o.check_quorum = false;
     cluster c(sim, 3, false, o);
     const leadership before = settle(c);
-    const int a = some_follower(c, before.leader);
+    const int a = cut_one_way_leader(c, before.leader);
     const int b = some_follower(c, a);
-    cut_link(c, a, before.leader);
-    cut_link(c, before.leader, b);
-    cut_link(c, b, before.leader);
     c.sleep(20 * longest_election_timeout);
     if (c.node(before.leader)->status().role != raft::role::leader)
       c.fail("without CheckQuorum the leader stepped down");
@@ -368,8 +371,7 @@ TEST_CASE("TransferToCrashedMember: the transfer times out and the old leader se
     if (c.node(before.leader)->status().transfer_target != cluster::id(target))
       c.fail("status() does not show the transfer");
     calls.join(2 * longest_election_timeout);
-    if (!outcome || *outcome || outcome->error() != raft::errc::transfer_timed_out)
-      c.fail("transfer to a crashed member: " + describe(outcome));
+    expect_error(c, outcome, raft::errc::transfer_timed_out, "transfer to a crashed member");
     if (c.node(before.leader)->status().role != raft::role::leader ||
         c.node(before.leader)->status().term != before.term)
       c.fail("the old leader does not serve again");
@@ -392,18 +394,15 @@ TEST_CASE("TransferErrors: to itself, to a stranger, from a follower, while one 
     calls.spawn(transfer(&c, before.leader, 99, &stranger));
     calls.spawn(transfer(&c, follower, cluster::id(before.leader), &from_follower));
     calls.join(10ms);
-    auto expect = [&](const std::optional<co::result<void>>& got, raft::errc wanted, const char* what) {
-      if (!got || *got || got->error() != wanted) c.fail(std::string(what) + ": " + describe(got));
-    };
-    expect(self, raft::errc::already_leader, "transfer to itself");
-    expect(stranger, raft::errc::unknown_member, "transfer to a stranger");
-    expect(from_follower, raft::errc::not_leader, "transfer from a follower");
+    expect_error(c, self, raft::errc::already_leader, "transfer to itself");
+    expect_error(c, stranger, raft::errc::unknown_member, "transfer to a stranger");
+    expect_error(c, from_follower, raft::errc::not_leader, "transfer from a follower");
     // Two at once: the target is cut off, so the first is still running when the second comes.
     c.disconnect(follower);
     calls.spawn(transfer(&c, before.leader, cluster::id(follower), &first));
     calls.spawn(transfer(&c, before.leader, cluster::id((follower + 1) % 3), &second));
     calls.join(2 * longest_election_timeout);
-    expect(second, raft::errc::transfer_in_progress, "a second transfer");
-    expect(first, raft::errc::transfer_timed_out, "a transfer to a cut-off member");
+    expect_error(c, second, raft::errc::transfer_in_progress, "a second transfer");
+    expect_error(c, first, raft::errc::transfer_timed_out, "a transfer to a cut-off member");
   });
 }

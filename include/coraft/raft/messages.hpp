@@ -11,6 +11,13 @@
 
 namespace coraft::raft {
 
+// Each request names the reply it is answered with (`args::reply`): the transports match them.
+struct request_vote_reply;
+struct append_entries_reply;
+struct install_snapshot_reply;
+struct pre_vote_reply;
+struct timeout_now_reply;
+
 // Invoked by candidates to gather votes (§5.2).
 struct request_vote_args {
   term_t term = 0;              // candidate's term
@@ -20,6 +27,7 @@ struct request_vote_args {
   // The election was started by the leader's TimeoutNow (thesis §3.10): voters do not withhold
   // their vote for having heard from that leader recently.
   bool leadership_transfer = false;
+  using reply = request_vote_reply;  // what the request is answered with
   friend bool operator==(const request_vote_args&, const request_vote_args&) = default;
 };
 BOOST_DESCRIBE_STRUCT(request_vote_args, (),
@@ -40,6 +48,7 @@ struct append_entries_args {
   term_t prev_log_term = 0;     // term of that entry
   std::vector<log_entry> entries;  // empty for a heartbeat
   index_t leader_commit = 0;    // leader's commit index
+  using reply = append_entries_reply;  // what the request is answered with
   friend bool operator==(const append_entries_args&, const append_entries_args&) = default;
 };
 BOOST_DESCRIBE_STRUCT(append_entries_args, (),
@@ -71,6 +80,7 @@ struct install_snapshot_args {
   std::uint64_t offset = 0;    // where this chunk goes in the snapshot
   bytes data;                  // the chunk
   bool done = false;           // true on the last chunk
+  using reply = install_snapshot_reply;  // what the request is answered with
   friend bool operator==(const install_snapshot_args&, const install_snapshot_args&) = default;
 };
 BOOST_DESCRIBE_STRUCT(install_snapshot_args, (),
@@ -91,6 +101,7 @@ struct pre_vote_args {
   node_id candidate = nobody;   // the would-be candidate
   index_t last_log_index = 0;   // index of its last log entry (§5.4)
   term_t last_log_term = 0;     // term of its last log entry (§5.4)
+  using reply = pre_vote_reply;  // what the request is answered with
   friend bool operator==(const pre_vote_args&, const pre_vote_args&) = default;
 };
 BOOST_DESCRIBE_STRUCT(pre_vote_args, (), (term, candidate, last_log_index, last_log_term))
@@ -108,6 +119,7 @@ BOOST_DESCRIBE_STRUCT(pre_vote_reply, (), (term, vote_granted))
 struct timeout_now_args {
   term_t term = 0;          // the leader's term
   node_id leader = nobody;  // the leader handing over
+  using reply = timeout_now_reply;  // what the request is answered with
   friend bool operator==(const timeout_now_args&, const timeout_now_args&) = default;
 };
 BOOST_DESCRIBE_STRUCT(timeout_now_args, (), (term, leader))

@@ -203,6 +203,9 @@ class node {
   // Leadership (leader side): CheckQuorum and the hand-over of a transfer.
   co::task<void> check_quorum(leader_state* leading);
   co::task<void> hand_over(leader_state* leading);
+  bool transfer_running(node_id target, term_t term) const noexcept;
+  co::task<bool> log_caught_up(node_id target, leader_state* leading);
+  co::task<void> send_timeout_now(node_id target);
 
   // Replication (leader side).
   co::task<void> replicate(node_id peer, leader_state* leading);

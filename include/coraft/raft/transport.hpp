@@ -14,6 +14,7 @@
 #include <concepts>
 #include <cstddef>
 #include <functional>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -34,15 +35,21 @@ struct inbound_rpc {
   std::function<void(rpc_reply)> respond;  // send the reply back; a no-op if the caller is gone
 };
 
+// One of the requests above; it names its reply type as Args::reply.
+template <class Args>
+concept request = std::is_constructible_v<rpc_request, Args> &&
+                  std::is_constructible_v<rpc_reply, typename Args::reply>;
+
+// `co_await t.call(peer, args)` for one kind of request.
+template <class T, class Args>
+concept calls = requires(T& t, node_id peer, Args args) {
+  { t.call(peer, args) } -> std::same_as<co::task<co::result<typename Args::reply>>>;
+};
+
 template <class T>
-concept transport = requires(T& t, node_id peer, request_vote_args vote, append_entries_args append,
-                             install_snapshot_args snapshot, pre_vote_args pre_vote,
-                             timeout_now_args timeout_now) {
-  { t.call(peer, vote) } -> std::same_as<co::task<co::result<request_vote_reply>>>;
-  { t.call(peer, append) } -> std::same_as<co::task<co::result<append_entries_reply>>>;
-  { t.call(peer, snapshot) } -> std::same_as<co::task<co::result<install_snapshot_reply>>>;
-  { t.call(peer, pre_vote) } -> std::same_as<co::task<co::result<pre_vote_reply>>>;
-  { t.call(peer, timeout_now) } -> std::same_as<co::task<co::result<timeout_now_reply>>>;
+concept transport = calls<T, request_vote_args> && calls<T, append_entries_args> &&
+                    calls<T, install_snapshot_args> && calls<T, pre_vote_args> &&
+                    calls<T, timeout_now_args> && requires(T& t) {
   { t.receive() } -> std::same_as<co::task<co::result<inbound_rpc>>>;
   { std::as_const(t).max_message_bytes() } -> std::same_as<std::size_t>;
 };

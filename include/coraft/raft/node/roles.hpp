@@ -410,41 +410,57 @@ co::task<co::result<void>> node<E, T, S>::transfer_leadership(node_id target) {
   co_return outcome;
 }
 
-// The leader's side of a transfer: awaits a request from transfer_leadership(), then the target's
-// log matching its own (its replicator sends what it lacks, and nothing new is appended
-// meanwhile), then sends TimeoutNow, again each heartbeat interval while the call fails; gives up
-// at the transfer's deadline. Ends when the role changes.
+// The leader's side of a transfer: awaits each request from transfer_leadership(), then the
+// target's log matching its own, then hands over with TimeoutNow. Ends when the role changes.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::hand_over(leader_state* leading) {
-  const term_t term = current_term_;
-  const auto retry = std::chrono::duration_cast<io::duration>(options_.heartbeat_interval);
   for (;;) {
     if (!co_await transfer_requested_.wait()) co_return;
     transfer_requested_.reset();
     const node_id target = transfer_target_;
-    const io::time_point give_up = transfer_give_up_;
-    auto running = [&] { return still_in(role::leader, term) && transfer_target_ == target; };
-    if (!running()) continue;
-    auto& replica = leading->of(target);
-    bool caught_up = true;
-    while (replica.progress.match_index() < log_.last_index()) {
-      replica.progressed.reset();
-      replica.wake.set();
-      auto woken = co_await co::with_deadline(executor_, give_up, replica.progressed.wait());
-      if (!woken.timed_out() && !*woken) co_return;  // cancelled
-      if (woken.timed_out() || !running()) {
-        caught_up = false;
-        break;
-      }
-    }
-    while (caught_up) {
-      auto reply = co_await transport_.call(target, timeout_now_args{term, id_});
-      if (reply && observe_term(reply->term)) co_return;
-      if (reply || !running() || executor_.now() + retry >= give_up) break;
-      if (!co_await executor_.sleep_for(retry)) co_return;
-      if (!running()) break;
-    }
+    if (!transfer_running(target, current_term_)) continue;
+    if (co_await log_caught_up(target, leading)) co_await send_timeout_now(target);
+  }
+}
+
+// Whether the transfer to `target`, started by this leader in `term`, still runs.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+bool node<E, T, S>::transfer_running(node_id target, term_t term) const noexcept {
+  return still_in(role::leader, term) && transfer_target_ == target;
+}
+
+// Awaits the target's match index reaching the leader's last index: its replicator sends what it
+// lacks, and nothing new is appended meanwhile. Ends true then; false at the transfer's deadline,
+// when the transfer ends, or when cancelled.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<bool> node<E, T, S>::log_caught_up(node_id target, leader_state* leading) {
+  const term_t term = current_term_;
+  auto& replica = leading->of(target);
+  while (replica.progress.match_index() < log_.last_index()) {
+    replica.progressed.reset();
+    replica.wake.set();
+    auto woken = co_await co::with_deadline(executor_, transfer_give_up_, replica.progressed.wait());
+    if (woken.timed_out() || !*woken || !transfer_running(target, term)) co_return false;
+  }
+  co_return true;
+}
+
+// Sends TimeoutNow, again each heartbeat interval while the call fails, until the transfer's
+// deadline; ends once the target answered, or when the transfer ends or is cancelled.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::send_timeout_now(node_id target) {
+  const term_t term = current_term_;
+  const auto retry = std::chrono::duration_cast<io::duration>(options_.heartbeat_interval);
+  for (;;) {
+    auto reply = co_await transport_.call(target, timeout_now_args{term, id_});
+    if (reply && observe_term(reply->term)) co_return;
+    if (reply || !transfer_running(target, term) || executor_.now() + retry >= transfer_give_up_)
+      co_return;
+    if (!co_await executor_.sleep_for(retry) || !transfer_running(target, term)) co_return;
   }
 }
 

@@ -99,21 +99,10 @@ class sim_transport {
   // The node using this transport must have stopped: no call may still be waiting.
   ~sim_transport() { board_.endpoints_.erase(self_); }
 
-  co::task<co::result<request_vote_reply>> call(node_id peer, request_vote_args args) {
-    return call_as<request_vote_reply>(peer, std::move(args));
-  }
-  co::task<co::result<append_entries_reply>> call(node_id peer, append_entries_args args) {
-    return call_as<append_entries_reply>(peer, std::move(args));
-  }
-
-  co::task<co::result<install_snapshot_reply>> call(node_id peer, install_snapshot_args args) {
-    return call_as<install_snapshot_reply>(peer, std::move(args));
-  }
-  co::task<co::result<pre_vote_reply>> call(node_id peer, pre_vote_args args) {
-    return call_as<pre_vote_reply>(peer, std::move(args));
-  }
-  co::task<co::result<timeout_now_reply>> call(node_id peer, timeout_now_args args) {
-    return call_as<timeout_now_reply>(peer, std::move(args));
+  // Any request (transport.hpp); resumes with its reply, unreachable, or cancelled().
+  template <request Args>
+  co::task<co::result<typename Args::reply>> call(node_id peer, Args args) {
+    return call_as(peer, std::move(args));
   }
 
   co::task<co::result<inbound_rpc>> receive() { co_return co_await inbox_.recv(); }
@@ -127,7 +116,7 @@ class sim_transport {
   };
 
   // Sends one request and awaits its reply racing the timeout; ends with either.
-  template <class Reply, class Args>
+  template <class Args, class Reply = typename Args::reply>
   co::task<co::result<Reply>> call_as(node_id peer, Args args) {
     const std::size_t size = wire::encoded_size(args);
     if (size > max_message_bytes_) {

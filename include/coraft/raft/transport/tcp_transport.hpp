@@ -120,19 +120,9 @@ class tcp_transport {
     co_await jobs.join();
   }
 
-  co::task<co::result<request_vote_reply>> call(node_id peer, request_vote_args args) {
-    return call_as(peer, std::move(args));
-  }
-  co::task<co::result<append_entries_reply>> call(node_id peer, append_entries_args args) {
-    return call_as(peer, std::move(args));
-  }
-  co::task<co::result<install_snapshot_reply>> call(node_id peer, install_snapshot_args args) {
-    return call_as(peer, std::move(args));
-  }
-  co::task<co::result<pre_vote_reply>> call(node_id peer, pre_vote_args args) {
-    return call_as(peer, std::move(args));
-  }
-  co::task<co::result<timeout_now_reply>> call(node_id peer, timeout_now_args args) {
+  // Any request (transport.hpp); resumes with its reply, unreachable, or cancelled().
+  template <request Args>
+  co::task<co::result<typename Args::reply>> call(node_id peer, Args args) {
     return call_as(peer, std::move(args));
   }
 
@@ -199,8 +189,8 @@ class tcp_transport {
   // Ends with the reply, errc::unreachable (not connected, queue full, connection lost, timed out)
   // or cancelled().
   template <class Args>
-  co::task<co::result<typename tcp::reply_to<Args>::type>> call_as(node_id peer, Args args) {
-    using reply_type = typename tcp::reply_to<Args>::type;
+  co::task<co::result<typename Args::reply>> call_as(node_id peer, Args args) {
+    using reply_type = typename Args::reply;
     auto found = links_.find(peer);
     if (found == links_.end()) co_return make_error_code(errc::unreachable);
     peer_link& link = found->second;

@@ -48,28 +48,4 @@ using protocol = wire::protocol<hello, envelope<request_vote_args>, envelope<req
                                 envelope<pre_vote_args>, envelope<pre_vote_reply>,
                                 envelope<timeout_now_args>, envelope<timeout_now_reply>>;
 
-// Replies of each request type, to check that a peer answered a call with the right message.
-template <class Args>
-struct reply_to;
-template <>
-struct reply_to<request_vote_args> {
-  using type = request_vote_reply;
-};
-template <>
-struct reply_to<append_entries_args> {
-  using type = append_entries_reply;
-};
-template <>
-struct reply_to<install_snapshot_args> {
-  using type = install_snapshot_reply;
-};
-template <>
-struct reply_to<pre_vote_args> {
-  using type = pre_vote_reply;
-};
-template <>
-struct reply_to<timeout_now_args> {
-  using type = timeout_now_reply;
-};
-
 }  // namespace coraft::raft::tcp
