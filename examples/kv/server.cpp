@@ -121,7 +121,16 @@ class kv_server {
     for (;;) {
       if (status.role == coraft::raft::role::leader && status.term != announced) {
         kv::command_entry note{0, 0, {"CORAFT.LEADER", std::to_string(status.id), config_.listen.to_string()}};
-        if (raft_.node().start(coraft::wire::encode(note)).is_leader) announced = status.term;
+        const auto started = raft_.node().start(coraft::wire::encode(note));
+        if (!started.error) {
+          announced = status.term;
+        } else if (started.error == coraft::raft::errc::transferring_leadership) {
+          // A transfer asked for at once: it ends with a new leader or with this one serving
+          // again, and only the first is a role change, so look again shortly.
+          if (!co_await ex_.sleep_for(10ms)) co_return;
+          status = raft_.node().status();
+          continue;
+        }
       }
       auto changed = co_await raft_.node().role_change(status);
       if (!changed) co_return;
@@ -203,7 +212,13 @@ class kv_server {
         co_return reply;
       }
       if (auto wrong = kv::check_command(inner)) co_return *wrong;
-      if (!kv::find_command(kv::upper(inner[0]))->replicated) co_return answer_locally(inner);
+      const std::string inner_name = kv::upper(inner[0]);
+      if (inner_name == "SESSION" || inner_name == "RAFT.TRANSFER") {
+        std::string reply;
+        kv::resp::error(reply, "ERR SESSION cannot wrap " + inner_name + ": it wraps data commands");
+        co_return reply;
+      }
+      if (!kv::find_command(inner_name)->replicated) co_return answer_locally(inner);
       entry = {client, sequence, std::move(inner)};
     } else if (!kv::find_command(name)->replicated) {
       co_return answer_locally(arguments);
@@ -367,6 +382,8 @@ class kv_server {
       kv::resp::simple(out, "OK");
     } else if (name == "INFO") {
       kv::resp::bulk(out, info());
+    } else {
+      throw std::logic_error("coraft-kv: no local answer for " + name);
     }
     return out;
   }

@@ -50,20 +50,33 @@ def paused_follower(cluster, leader):
           f"the term stayed {term} on every member: {[now[m]['term'] for m in now]}")
     check(now[follower]["elections_started"] == before["elections_started"],
           "the paused follower started no election")
+    # Whether it pre-votes on waking depends on which it sees first, its expired timer or the
+    # leader's heartbeats; either way it never raises the term.
     print(f"  the paused follower held {int(now[follower]['pre_votes_started']) - pre_votes} pre-votes")
     redis.Redis(port=cluster.client_ports[follower], socket_timeout=10).set("after-pauses", "1")
     check(redis.Redis(port=cluster.client_ports[leader], socket_timeout=10).get("after-pauses") == b"1",
           "the cluster serves after the pauses")
 
 
+def counters(fields):
+    return int(fields["elections_started"]), int(fields["pre_votes_started"])
+
+
 def transfers(cluster, leader):
     follower, other = [m for m in (1, 2, 3) if m != leader]
+    target_before = counters(info(cluster.client_ports[other]))
     # redis-cli, sent to a follower: it forwards the request to the leader.
     reply = subprocess.run(["redis-cli", "-p", str(cluster.client_ports[follower]),
                             "RAFT.TRANSFER", str(other)],
                            capture_output=True, text=True, timeout=30).stdout.strip()
     check(reply == "OK", f"redis-cli RAFT.TRANSFER {other} via a follower answers OK (got {reply!r})")
-    check(info(cluster.client_ports[other])["role"] == "leader", f"member {other} leads after the transfer")
+    target_after = info(cluster.client_ports[other])
+    check(target_after["role"] == "leader", f"member {other} leads after the transfer")
+    # The target campaigns once, at once, without a pre-vote (TimeoutNow).
+    elections, pre_votes = counters(target_after)
+    check(elections == target_before[0] + 1 and pre_votes == target_before[1],
+          f"INFO: the target started one election and no pre-vote "
+          f"(elections {target_before[0]} -> {elections}, pre-votes {target_before[1]} -> {pre_votes})")
     # redis-py, sent to the new leader: back to the first follower.
     client = redis.Redis(port=cluster.client_ports[other], socket_timeout=10)
     check(client.execute_command("RAFT.TRANSFER", str(follower)) == b"OK",
@@ -77,6 +90,13 @@ def transfers(cluster, leader):
             check(False, f"RAFT.TRANSFER {target} is refused")
         except redis.ResponseError as e:
             check(expected in str(e), f"RAFT.TRANSFER {target} is refused: {e}")
+    # A session wraps data commands only: a transfer or another session inside one is refused.
+    for inner in (["RAFT.TRANSFER", str(other)], ["SESSION", "7", "1", "SET", "k", "v"]):
+        try:
+            client.execute_command("SESSION", "7", "1", *inner)
+            check(False, f"SESSION 7 1 {inner[0]} is refused")
+        except redis.ResponseError as e:
+            check("cannot wrap" in str(e), f"SESSION 7 1 {inner[0]} is refused: {e}")
     redis.Redis(port=cluster.client_ports[leader], socket_timeout=10).set("after-transfers", "1")
     check(client.get("after-transfers") == b"1", "the cluster serves after the transfers")
     return follower
@@ -84,6 +104,7 @@ def transfers(cluster, leader):
 
 def both_followers_paused(cluster, leader):
     followers = [m for m in (1, 2, 3) if m != leader]
+    before = [counters(fields) for fields in roles(cluster).values()]
     for m in followers:
         cluster.processes[m].send_signal(signal.SIGSTOP)
     try:
@@ -99,6 +120,12 @@ def both_followers_paused(cluster, leader):
     redis.Redis(port=cluster.client_ports[leader], socket_timeout=10).set("after-both", "1")
     check(redis.Redis(port=cluster.client_ports[followers[0]], socket_timeout=10).get("after-both") == b"1",
           "the cluster elects and serves once the followers resume")
+    # A new leader means an election, and every election but a transfer's follows a pre-vote.
+    after = [counters(fields) for fields in roles(cluster).values()]
+    elections = sum(a[0] - b[0] for a, b in zip(after, before))
+    pre_votes = sum(a[1] - b[1] for a, b in zip(after, before))
+    check(elections >= 1 and pre_votes >= elections,
+          f"INFO: the members started {elections} elections after {pre_votes} pre-votes")
 
 
 def main():

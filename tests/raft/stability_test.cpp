@@ -139,15 +139,62 @@ TEST_CASE("StrandedPreCandidate: a member left in an older term learns the term 
     // The leader is cut off; the others elect a new one in a newer term and commit.
     c.disconnect(first.leader);
     const int second = c.check_one_leader();
+    const raft::term_t newer = c.node(second)->status().term;
     c.one(raft::to_bytes("in the newer term"), 2, true);
-    // The old leader comes back: a newer term's heartbeat or a refused pre-vote tells it the term.
+    // The old leader comes back, but the new leader's heartbeats still do not reach it: only the
+    // third member's refusals of its pre-votes can tell it the newer term.
+    c.cut_link(second, first.leader);
     c.connect(first.leader);
     c.sleep(4 * longest_election_timeout);
-    if (c.node(first.leader)->status().role == raft::role::leader)
-      c.fail("the old leader still claims to lead");
-    c.check_terms();
+    const raft::node_status stranded = c.node(first.leader)->status();
+    if (stranded.role == raft::role::leader) c.fail("the old leader still claims to lead");
+    if (stranded.term != newer) c.fail("the stranded member did not learn the newer term from refused pre-votes");
+    if (c.node(second)->status().role != raft::role::leader || c.node(second)->status().term != newer)
+      c.fail("the stranded member deposed the new leader");
+    c.network().clear_link_faults();
+    c.sleep(2 * longest_election_timeout);
     if (c.check_one_leader() != second) c.fail("the returning member deposed the new leader");
+    if (c.check_terms() != newer) c.fail("the term changed once the link healed");
     c.one(raft::to_bytes("everyone agrees"), 3, true);
+  });
+}
+
+TEST_CASE("CutOffCandidate: a candidate cut off once it won its pre-vote raises its term once, not each timeout") {
+  for_each_seed("CutOffCandidate", [](simulation sim) {
+    cluster c(sim, 5);
+    const leadership first = settle(c);
+    // The leader goes; the first member to win a pre-vote is cut off from the moment it is a
+    // candidate (its RequestVotes are at least a millisecond on their way, and lost).
+    c.disconnect(first.leader);
+    int candidate = -1;
+    for (io::duration waited{}; candidate < 0 && waited < 20 * longest_election_timeout;
+         waited += 100us) {
+      c.sleep(100us);
+      for (int i = 0; i < c.size(); ++i)
+        if (i != first.leader && c.node(i)->status().role == raft::role::candidate) candidate = i;
+    }
+    if (candidate < 0) c.fail("nobody became a candidate");
+    const raft::node_status was = c.node(candidate)->status();
+    c.disconnect(candidate);
+    // The other three elect a leader; the candidate's timeouts send it back to pre-votes, which
+    // nobody hears, so its term stays the one it campaigned in.
+    c.sleep(10 * longest_election_timeout);
+    const raft::node_status cut_off = c.node(candidate)->status();
+    if (cut_off.term != was.term) c.fail("the cut-off candidate raised its term again");
+    if (cut_off.elections_started != was.elections_started)
+      c.fail("the cut-off candidate started another election");
+    if (cut_off.pre_votes_started < was.pre_votes_started + 5)
+      c.fail("the cut-off candidate did not go back to pre-votes");
+    const int leader = c.check_one_leader();
+    const raft::term_t term = c.node(leader)->status().term;
+    c.one(raft::to_bytes("without the candidate"), 3, true);
+    // Back, it follows the new leader, whose term is at least its own.
+    c.connect(candidate);
+    c.sleep(2 * longest_election_timeout);
+    if (c.check_one_leader() != leader) c.fail("the former candidate deposed the new leader");
+    if (c.check_terms() != term) c.fail("the term changed once the candidate rejoined");
+    c.connect(first.leader);
+    c.one(raft::to_bytes("everyone agrees"), 5, true);
   });
 }
 

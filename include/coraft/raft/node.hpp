@@ -185,6 +185,7 @@ class node {
   co::task<void> play_roles();
   co::task<void> follow();
   co::task<void> campaign();
+  void start_next_election();
   co::task<void> lead();
   void become(raft::role next);
   bool still_in(raft::role role, term_t term) const noexcept;
@@ -271,7 +272,9 @@ class node {
   node_id transfer_target_ = nobody;
   io::time_point transfer_give_up_{};  // when that transfer fails
   co::event transfer_requested_;       // wakes the leader's hand_over()
-  bool campaign_for_transfer_ = false;  // the next candidacy was asked for by TimeoutNow
+  // The candidacy about to start was asked for by TimeoutNow; cleared by any other role change, so
+  // that it never outlives that one candidacy.
+  bool campaign_for_transfer_ = false;
   std::uint64_t elections_started_ = 0;
   std::uint64_t pre_votes_started_ = 0;
 

@@ -125,6 +125,7 @@ void node<E, T, S>::become(raft::role next) {
     restart_election_timer();  // a former leader has had no timer running
   }
   role_ = next;
+  if (next != role::candidate) campaign_for_transfer_ = false;  // that candidacy is not coming
   if (next != role::follower) leader_ = (next == role::leader) ? id_ : nobody;
   if (role_scope_) role_scope_->request_stop();
   announce_role_change();
@@ -280,8 +281,8 @@ void node<E, T, S>::restart_election_timer() {
 }
 
 // Candidate: raises the term and votes for itself, awaits that durably, then awaits a majority of
-// votes racing the election timer; ends by becoming leader, by starting a new candidacy on
-// timeout, or by cancellation (a higher term made it a follower) (§5.2).
+// votes racing the election timer; ends by becoming leader, by starting the next election on
+// timeout (start_next_election), or by cancellation (a higher term made it a follower) (§5.2).
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::campaign() {
@@ -306,8 +307,23 @@ co::task<void> node<E, T, S>::campaign() {
   ballots.request_stop();
   co_await ballots.join();
   if (!still_in(role::candidate, args.term)) co_return;
-  if (first.timed_out()) become(role::candidate);
+  if (first.timed_out()) start_next_election();
   else if (*first) become(role::leader);
+}
+
+// A candidacy that timed out: with PreVote, the node goes back to being a follower whose election
+// deadline has passed, so that it holds a pre-vote before it raises its term again (a candidate cut
+// off from the others must not come back with a term ahead of theirs); without it, it campaigns
+// again at once.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::start_next_election() {
+  if (!options_.pre_vote) {
+    become(role::candidate);
+    return;
+  }
+  election_deadline_ = executor_.now();
+  become(role::follower);
 }
 
 // Asks one peer for its vote; counts a grant for this candidacy; ends with the reply or the call.
@@ -359,10 +375,12 @@ co::task<void> node<E, T, S>::check_quorum(leader_state* leading) {
   const auto window = std::chrono::duration_cast<io::duration>(options_.election_timeout);
   for (;;) {
     if (!co_await executor_.sleep_for(window)) co_return;
+    // Strictly after the window's start: a peer not heard from since the term began (heard_at is
+    // then the term's start, one window ago at the first check) does not count.
     const io::time_point since = executor_.now() - window;
     std::size_t heard = 0;
     for (const auto& p : leading->peers)
-      if (p.heard_at >= since) ++heard;
+      if (p.heard_at > since) ++heard;
     if (!leader_keeps_quorum(heard, cluster_size())) {
       become(role::follower);
       co_return;
