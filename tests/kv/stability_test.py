@@ -8,7 +8,8 @@ usage: stability_test.py PATH-TO-CORAFT-KV
     serves again;
   * RAFT.TRANSFER, sent with redis-cli to a follower and with redis-py to the leader, moves the
     leadership to the member named; a transfer to the leader itself or to a stranger is refused
-    with an error saying why; INFO counts the elections and pre-votes each member started.
+    with an error saying why, and so is one to a paused member, after which the leader serves
+    again; INFO counts the elections and pre-votes each member started.
 """
 import os
 import signal
@@ -97,6 +98,21 @@ def transfers(cluster, leader):
             check(False, f"SESSION 7 1 {inner[0]} is refused")
         except redis.ResponseError as e:
             check("cannot wrap" in str(e), f"SESSION 7 1 {inner[0]} is refused: {e}")
+    # To a paused member: the transfer times out and the leader serves again at once.
+    cluster.processes[other].send_signal(signal.SIGSTOP)
+    try:
+        leading = redis.Redis(port=cluster.client_ports[follower], socket_timeout=10)
+        try:
+            leading.execute_command("RAFT.TRANSFER", str(other))
+            check(False, f"RAFT.TRANSFER {other} to a paused member is refused")
+        except redis.ResponseError as e:
+            check(str(e).startswith("TRYAGAIN") and "did not take over" in str(e),
+                  f"RAFT.TRANSFER {other} to a paused member is refused: {e}")
+        check(leading.set("after-failed-transfer", "1") is True and
+              info(cluster.client_ports[follower])["role"] == "leader",
+              "the leader serves again once the transfer failed")
+    finally:
+        cluster.processes[other].send_signal(signal.SIGCONT)
     redis.Redis(port=cluster.client_ports[leader], socket_timeout=10).set("after-transfers", "1")
     check(client.get("after-transfers") == b"1", "the cluster serves after the transfers")
     return follower
