@@ -163,8 +163,8 @@ TEST_CASE("CutOffCandidate: a candidate cut off once it won its pre-vote raises 
   for_each_seed("CutOffCandidate", [](simulation sim) {
     cluster c(sim, 5);
     const leadership first = settle(c);
-    // The leader goes; the first member to win a pre-vote is cut off from the moment it is a
-    // candidate (its RequestVotes are at least a millisecond on their way, and lost).
+    // The leader goes; the first member to win a pre-vote is cut off as soon as it is seen to be a
+    // candidate (polled each 100 us), so that most or all of its RequestVotes are lost.
     c.disconnect(first.leader);
     int candidate = -1;
     for (io::duration waited{}; candidate < 0 && waited < 20 * longest_election_timeout;
