@@ -213,12 +213,13 @@ class kv_server {
       }
       if (auto wrong = kv::check_command(inner)) co_return *wrong;
       const std::string inner_name = kv::upper(inner[0]);
-      if (inner_name == "SESSION" || inner_name == "RAFT.TRANSFER") {
+      const kv::command_spec* wrapped = kv::find_command(inner_name);
+      if (!wrapped->in_session) {
         std::string reply;
         kv::resp::error(reply, "ERR SESSION cannot wrap " + inner_name + ": it wraps data commands");
         co_return reply;
       }
-      if (!kv::find_command(inner_name)->replicated) co_return answer_locally(inner);
+      if (!wrapped->replicated) co_return answer_locally(inner);
       entry = {client, sequence, std::move(inner)};
     } else if (!kv::find_command(name)->replicated) {
       co_return answer_locally(arguments);

@@ -58,11 +58,12 @@ struct snapshot_image {
 BOOST_DESCRIBE_STRUCT(snapshot_image, (), (data, sessions, addresses))
 
 // The commands coraft-kv knows: Redis's arity convention (n: exactly n words with the name;
-// -n: at least n), and whether the command goes through the log.
+// -n: at least n), whether the command goes through the log, and whether a SESSION may wrap it.
 struct command_spec {
   std::string_view name;
   int arity;
   bool replicated;
+  bool in_session = true;
 };
 
 inline const command_spec* find_command(std::string_view upper_name) {
@@ -71,8 +72,8 @@ inline const command_spec* find_command(std::string_view upper_name) {
       {"INCR", 2, true},    {"INCRBY", 3, true},  {"DECR", 2, true},    {"DECRBY", 3, true},
       {"APPEND", 3, true},  {"STRLEN", 2, true},  {"MGET", -2, true},   {"MSET", -3, true},
       {"DBSIZE", 1, true},  {"PING", -1, false},  {"ECHO", 2, false},   {"INFO", -1, false},
-      {"COMMAND", -1, false}, {"QUIT", -1, false}, {"SESSION", -4, false},
-      {"RAFT.TRANSFER", 2, false},  // hand the leadership to a member; answered by the leader
+      {"COMMAND", -1, false}, {"QUIT", -1, false}, {"SESSION", -4, false, false},
+      {"RAFT.TRANSFER", 2, false, false},  // hand the leadership to a member; answered by the leader
       {"CORAFT.LEADER", 3, true},  // a new leader's client address, appended by the leader itself
   };
   for (const auto& c : commands)
