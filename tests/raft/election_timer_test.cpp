@@ -34,6 +34,8 @@ struct scripted_peers {
   sim_transport three{board, world, 3, 100ms};
   sim_node node{world, transport, storage, 1, {2, 3}, timer_options()};
   co::scope life{world};
+  // The requests the scripted peers send are of node 1's cluster, or node 1 would drop them.
+  const raft::cluster_id cluster = raft::initial_configuration(1, {2, 3}).cluster;
 
   scripted_peers() {
     for (const char* host : {"n1", "n2", "n3"}) network.add_host(host);
@@ -50,6 +52,7 @@ co::task<void> lead_once(scripted_peers* p, std::optional<bool>* accepted) {
   raft::append_entries_args args;
   args.term = 1;
   args.leader = 2;
+  args.cluster = p->cluster;
   args.entries.push_back(raft::log_entry{1, raft::entry_kind::command, raft::to_bytes("x")});
   auto reply = co_await p->two.call(1, args);
   *accepted = reply && reply->success;
@@ -60,7 +63,9 @@ co::task<void> lead_once(scripted_peers* p, std::optional<bool>* accepted) {
 co::task<void> campaign_stale(scripted_peers* p, io::duration every, int* refused) {
   for (raft::term_t term = 2;; ++term) {
     if (!co_await p->world.sleep_for(every)) co_return;
-    auto reply = co_await p->three.call(1, raft::request_vote_args{term, 3, 0, 0});
+    raft::request_vote_args ask{term, 3, 0, 0};
+    ask.cluster = p->cluster;
+    auto reply = co_await p->three.call(1, ask);
     if (reply && !reply->vote_granted) ++*refused;
   }
 }

@@ -386,9 +386,11 @@ TEST_CASE("SnapshotCrash: a crash inside a conflicting InstallSnapshot never lea
   life.spawn(follower.run());
 
   // Term 1: entries 1..10 from leader 2.
+  const raft::cluster_id cluster = raft::initial_configuration(1, {2}).cluster;
   raft::append_entries_args append;
   append.term = 1;
   append.leader = 2;
+  append.cluster = cluster;
   for (int k = 1; k <= 10; ++k) append.entries.push_back({1, raft::entry_kind::command, command(k)});
   std::optional<co::result<raft::append_entries_reply>> appended;
   co::scope calls(world);
@@ -404,6 +406,8 @@ TEST_CASE("SnapshotCrash: a crash inside a conflicting InstallSnapshot never lea
   raft::install_snapshot_args install;
   install.term = 3;
   install.leader = 2;
+  install.cluster = cluster;
+  install.config = raft::initial_configuration(1, {2});
   install.last_index = 5;
   install.last_term = 2;
   install.data = raft::to_bytes("state through 5");

@@ -115,8 +115,9 @@ TEST_CASE("codec: a struct is its fields in declaration order, with no tags") {
                                      .candidate = 2,
                                      .last_log_index = 300,
                                      .last_log_term = 4,
-                                     .leadership_transfer = true};
-  CHECK(wire::encode(args) == bytes_of({0x05, 0x02, 0xAC, 0x02, 0x04, 0x01}));
+                                     .leadership_transfer = true,
+                                     .cluster = 3};
+  CHECK(wire::encode(args) == bytes_of({0x05, 0x02, 0xAC, 0x02, 0x04, 0x01, 0x03}));
   const raft::log_entry entry{.term = 1, .kind = raft::entry_kind::no_op, .payload = bytes_of({9})};
   CHECK(wire::encode(entry) == bytes_of({0x01, 0x01, 0x01, 0x09}));
   const test::derived_message derived{{.id = 7}, "hi"};
@@ -184,8 +185,8 @@ TEST_CASE("codec: a bool or presence byte other than 0 or 1 is an error") {
 }
 
 TEST_CASE("codec: a value that is not a described enumerator is an error") {
-  // log_entry: term, kind (entry_kind has enumerators 0 and 1), payload.
-  CHECK(decode_error<raft::log_entry>(bytes_of({0x01, 0x02, 0x00})) == wire::errc::bad_enum);
+  // log_entry: term, kind (entry_kind has enumerators 0, 1 and 2), payload.
+  CHECK(decode_error<raft::log_entry>(bytes_of({0x01, 0x03, 0x00})) == wire::errc::bad_enum);
   CHECK(decode_error<test::color>(bytes_of({0x02})) == wire::errc::bad_enum);
   CHECK(wire::decode<test::color>(bytes_of({0xAC, 0x02})).value() == test::color::green);
   CHECK(decode_error<test::signed_level>(wire::encode(std::int16_t{-199})) ==

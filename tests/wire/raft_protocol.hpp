@@ -62,7 +62,16 @@ inline std::vector<raft_protocol::message> sample_raft_messages() {
                                                     .last_term = 3,
                                                     .offset = 65536,
                                                     .data = sample_entry(0, raft::entry_kind::command, 300).payload,
-                                                    .done = true});
+                                                    .done = true,
+                                                    .config = {.cluster = 77,
+                                                               .members = {{1, raft::member_role::voter,
+                                                                            raft::to_bytes("a:1"), {}},
+                                                                           {4, raft::member_role::learner,
+                                                                            raft::to_bytes("b:2"),
+                                                                            raft::to_bytes("c:3")}},
+                                                               .outgoing = {{1, raft::member_role::voter,
+                                                                             raft::to_bytes("a:1"), {}}}},
+                                                    .cluster = 77});
   messages.emplace_back(raft::install_snapshot_reply{.term = 4, .accepted = true});
   messages.emplace_back(raft::request_vote_args{.term = 6,
                                                 .candidate = 3,
@@ -70,11 +79,19 @@ inline std::vector<raft_protocol::message> sample_raft_messages() {
                                                 .last_log_term = 5,
                                                 .leadership_transfer = true});
   messages.emplace_back(raft::pre_vote_args{
-      .term = 8, .candidate = 2, .last_log_index = 300, .last_log_term = 4});
+      .term = 8, .candidate = 2, .last_log_index = 300, .last_log_term = 4, .cluster = max64});
   messages.emplace_back(raft::pre_vote_args{
       .term = max64, .candidate = max32, .last_log_index = max64, .last_log_term = max64});
   messages.emplace_back(raft::pre_vote_reply{.term = 7, .vote_granted = true});
-  messages.emplace_back(raft::timeout_now_args{.term = 9, .leader = 1});
+  messages.emplace_back(raft::timeout_now_args{.term = 9, .leader = 1, .cluster = 5});
+  messages.emplace_back(raft::append_entries_args{
+      .term = 9,
+      .leader = 3,
+      .prev_log_index = 0,
+      .prev_log_term = 0,
+      .entries = {sample_entry(9, raft::entry_kind::configuration, 40)},
+      .leader_commit = 0,
+      .cluster = 12345});
   messages.emplace_back(raft::timeout_now_reply{.term = 9, .accepted = false});
   return messages;
 }

@@ -36,12 +36,14 @@ inline std::size_t append_entries_overhead(std::size_t entry_count) {
   return wire::encoded_size(widest) - wire::varint_size(0) + wire::varint_size(entry_count);
 }
 
-// What an InstallSnapshot takes beside a chunk of `chunk_size` bytes, at the most.
+// What an InstallSnapshot takes beside a chunk of `chunk_size` bytes, at the most: its
+// configuration counts at its largest (max_configuration_bytes).
 inline std::size_t install_snapshot_overhead(std::size_t chunk_size) {
   constexpr auto most = std::numeric_limits<std::uint64_t>::max();
-  const install_snapshot_args widest{most, std::numeric_limits<node_id>::max(), most, most, most, {},
-                                     true};
-  return wire::encoded_size(widest) - wire::varint_size(0) + wire::varint_size(chunk_size);
+  const install_snapshot_args widest{most, std::numeric_limits<node_id>::max(), most, most, most,
+                                     {},   true,  configuration{}, most};
+  return wire::encoded_size(widest) - wire::varint_size(0) + wire::varint_size(chunk_size) +
+         max_configuration_bytes;
 }
 
 // The encoded size of an AppendEntries carrying one entry of `payload_size` bytes, at the most.

@@ -7,11 +7,13 @@
 
 #include <boost/describe/class.hpp>
 
+#include "coraft/raft/configuration.hpp"
 #include "coraft/raft/types.hpp"
 
 namespace coraft::raft {
 
-// Each request names the reply it is answered with (`args::reply`): the transports match them.
+// Each request names the reply it is answered with (`args::reply`): the transports match them, and
+// the cluster it belongs to (`cluster`): a member drops requests of another cluster unanswered.
 struct request_vote_reply;
 struct append_entries_reply;
 struct install_snapshot_reply;
@@ -27,11 +29,12 @@ struct request_vote_args {
   // The election was started by the leader's TimeoutNow (thesis §3.10): voters do not withhold
   // their vote for having heard from that leader recently.
   bool leadership_transfer = false;
+  raft::cluster_id cluster = 0;  // the sender's cluster
   using reply = request_vote_reply;  // what the request is answered with
   friend bool operator==(const request_vote_args&, const request_vote_args&) = default;
 };
 BOOST_DESCRIBE_STRUCT(request_vote_args, (),
-                      (term, candidate, last_log_index, last_log_term, leadership_transfer))
+                      (term, candidate, last_log_index, last_log_term, leadership_transfer, cluster))
 
 struct request_vote_reply {
   term_t term = 0;            // the voter's current term, for the candidate to update itself
@@ -48,11 +51,12 @@ struct append_entries_args {
   term_t prev_log_term = 0;     // term of that entry
   std::vector<log_entry> entries;  // empty for a heartbeat
   index_t leader_commit = 0;    // leader's commit index
+  raft::cluster_id cluster = 0;  // the sender's cluster
   using reply = append_entries_reply;  // what the request is answered with
   friend bool operator==(const append_entries_args&, const append_entries_args&) = default;
 };
 BOOST_DESCRIBE_STRUCT(append_entries_args, (),
-                      (term, leader, prev_log_index, prev_log_term, entries, leader_commit))
+                      (term, leader, prev_log_index, prev_log_term, entries, leader_commit, cluster))
 
 struct append_entries_reply {
   term_t term = 0;       // the follower's current term, for the leader to update itself
@@ -80,11 +84,13 @@ struct install_snapshot_args {
   std::uint64_t offset = 0;    // where this chunk goes in the snapshot
   bytes data;                  // the chunk
   bool done = false;           // true on the last chunk
+  configuration config;        // the configuration in force at last_index (on every chunk)
+  raft::cluster_id cluster = 0;  // the sender's cluster
   using reply = install_snapshot_reply;  // what the request is answered with
   friend bool operator==(const install_snapshot_args&, const install_snapshot_args&) = default;
 };
 BOOST_DESCRIBE_STRUCT(install_snapshot_args, (),
-                      (term, leader, last_index, last_term, offset, data, done))
+                      (term, leader, last_index, last_term, offset, data, done, config, cluster))
 
 struct install_snapshot_reply {
   term_t term = 0;            // the follower's current term, for the leader to update itself
@@ -101,10 +107,11 @@ struct pre_vote_args {
   node_id candidate = nobody;   // the would-be candidate
   index_t last_log_index = 0;   // index of its last log entry (§5.4)
   term_t last_log_term = 0;     // term of its last log entry (§5.4)
+  raft::cluster_id cluster = 0;  // the sender's cluster
   using reply = pre_vote_reply;  // what the request is answered with
   friend bool operator==(const pre_vote_args&, const pre_vote_args&) = default;
 };
-BOOST_DESCRIBE_STRUCT(pre_vote_args, (), (term, candidate, last_log_index, last_log_term))
+BOOST_DESCRIBE_STRUCT(pre_vote_args, (), (term, candidate, last_log_index, last_log_term, cluster))
 
 struct pre_vote_reply {
   term_t term = 0;            // the voter's own term (not the one asked about): a stranded
@@ -119,10 +126,11 @@ BOOST_DESCRIBE_STRUCT(pre_vote_reply, (), (term, vote_granted))
 struct timeout_now_args {
   term_t term = 0;          // the leader's term
   node_id leader = nobody;  // the leader handing over
+  raft::cluster_id cluster = 0;  // the sender's cluster
   using reply = timeout_now_reply;  // what the request is answered with
   friend bool operator==(const timeout_now_args&, const timeout_now_args&) = default;
 };
-BOOST_DESCRIBE_STRUCT(timeout_now_args, (), (term, leader))
+BOOST_DESCRIBE_STRUCT(timeout_now_args, (), (term, leader, cluster))
 
 struct timeout_now_reply {
   term_t term = 0;          // the target's term, before it campaigns

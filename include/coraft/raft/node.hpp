@@ -32,6 +32,7 @@
 #include "coraft/io/contract.hpp"
 #include "coraft/io/random.hpp"
 #include "coraft/raft/assert.hpp"
+#include "coraft/raft/configuration.hpp"
 #include "coraft/raft/log.hpp"
 #include "coraft/raft/message_sizes.hpp"
 #include "coraft/raft/messages.hpp"
@@ -78,22 +79,73 @@ struct node_status {
   std::uint64_t elections_started = 0;  // candidacies this run: each raised the term
   std::uint64_t pre_votes_started = 0;  // pre-votes this run (options::pre_vote), won or not
   node_id transfer_target = nobody;     // while this leader hands its leadership to that member
+  configuration config;                 // the latest configuration in the log, in force (§4.1)
+  index_t config_index = 0;             // where it was appended (or the snapshot's index)
+  bool config_committed = false;        // whether the commit index has reached it
+  // The node was given an initial configuration, but its storage held another: the stored one is
+  // in force, and the one given was ignored.
+  bool bootstrap_ignored = false;
 };
+
+// How a node comes by its first configuration.
+class membership_start {
+ public:
+  // A member of a new cluster whose configuration is `initial` (voters only, naming the node).
+  static membership_start new_cluster(configuration initial) {
+    return membership_start(std::move(initial));
+  }
+  // A member added to a running cluster: it starts empty, without a configuration, and waits.
+  static membership_start join() { return membership_start(std::nullopt); }
+  std::optional<configuration> bootstrap;
+
+ private:
+  explicit membership_start(std::optional<configuration> c) : bootstrap(std::move(c)) {}
+};
+
+// An initial configuration of voters, for a new cluster: `self` and `peers`, without addresses,
+// and a cluster id drawn from the member ids (so that every member given the same list agrees).
+inline configuration initial_configuration(node_id self, const std::vector<node_id>& peers) {
+  configuration c;
+  std::vector<node_id> ids = peers;
+  ids.push_back(self);
+  std::sort(ids.begin(), ids.end());
+  cluster_id hash = 0xcbf29ce484222325ULL;
+  for (node_id id : ids) {
+    c.members.push_back(member{id, member_role::voter, {}, {}});
+    hash = (hash ^ id) * 0x100000001b3ULL;
+  }
+  c.cluster = hash | 1;  // never 0, which means "no cluster yet"
+  return c;
+}
 
 template <class Executor, transport Transport, storage Storage>
   requires io::scheduling<Executor> && io::timers<Executor>
 class node {
  public:
+  // A member of a cluster, started as `start` says (membership_start): a new cluster's member
+  // stores the initial configuration on an empty storage, once; a joining member waits to be
+  // added, and learns its configuration from the leader that contacts it. Either way, a storage
+  // that holds a configuration wins (status().bootstrap_ignored says when it differed).
   node(Executor& executor, Transport& transport, Storage& storage, node_id id,
-       std::vector<node_id> peers, options opts = {})
+       membership_start start, options opts = {})
       : executor_(executor), transport_(transport), storage_(storage), id_(id),
-        peers_(std::move(peers)), options_(opts), applied_(opts.apply_capacity),
+        bootstrap_(std::move(start.bootstrap)), options_(opts), applied_(opts.apply_capacity),
         election_random_(opts.random_seed ^ (0xa0761d6478bd642fULL * (id + 1))) {
     if (id == nobody) throw std::invalid_argument("coraft::raft::node: id 0 is reserved");
-    if (std::find(peers_.begin(), peers_.end(), id) != peers_.end())
-      throw std::invalid_argument("coraft::raft::node: the peer list must not contain the node");
+    if (bootstrap_) {
+      if (!is_voter(*bootstrap_, id) || is_joint(*bootstrap_))
+        throw std::invalid_argument(
+            "coraft::raft::node: the initial configuration must name the node as a voter");
+      if (bootstrap_->cluster == 0)
+        throw std::invalid_argument("coraft::raft::node: the initial configuration needs a cluster id");
+    }
     check_message_sizes(options_, transport_.max_message_bytes());
   }
+  // A member of a new cluster of voters: this node and `peers` (initial_configuration).
+  node(Executor& executor, Transport& transport, Storage& storage, node_id id,
+       const std::vector<node_id>& peers, options opts = {})
+      : node(executor, transport, storage, id,
+             membership_start::new_cluster(checked_initial_configuration(id, peers)), opts) {}
   node(const node&) = delete;
   node& operator=(const node&) = delete;
 
@@ -131,8 +183,30 @@ class node {
 
   node_status status() const {
     return {id_, current_term_, role_, leader_, commit_index_, last_applied_, log_.first_index(),
-            log_.last_index(), elections_started_, pre_votes_started_, transfer_target_};
+            log_.last_index(), elections_started_, pre_votes_started_, transfer_target_,
+            configs_.latest(), configs_.latest_index(), configs_.latest_index() <= commit_index_,
+            bootstrap_ignored_};
   }
+
+  // Membership changes (§6; node/membership.hpp). Each is refused unless this node leads, and
+  // unless the latest configuration in its log is committed and not joint (change_in_progress). A
+  // change of voters goes through the joint configuration C_old,new, which the leader leaves by
+  // itself once it commits; a change of learners or addresses alone goes at once. Each resumes
+  // with the configuration in force once the final one has committed, or with an error: not_leader,
+  // change_in_progress, transferring_leadership, unknown_member, no_voter_left, learner_behind (a
+  // new voter must be a learner of the latest configuration within
+  // options::learner_catch_up_entries of the leader's log), bad_member, or — its outcome unknown —
+  // leadership_lost, shut_down, cancelled(); entry_overwritten if the change never took effect.
+  //
+  // Any change: the new configuration's members (its cluster id stays).
+  co::task<co::result<configuration>> change_membership(std::vector<member> next);
+  // Adds `m` as a learner, awaits its log coming within the catch-up distance of the leader's, then
+  // makes it a voter (if m.role asks for one): so that adding a member never costs availability.
+  // learner_behind when the learner made no progress for an election timeout (it stays a learner).
+  co::task<co::result<configuration>> add_member(member m);
+  // Removes a member (a voter or a learner); a leader that removes itself leads until the change
+  // commits, then hands its leadership to a member of the new configuration and steps down.
+  co::task<co::result<configuration>> remove_member(node_id id);
 
   // Leadership transfer (thesis §3.10): this leader stops appending proposals (they fail with
   // transferring_leadership), brings `target`'s log up to its own, and sends it TimeoutNow; the
@@ -162,9 +236,10 @@ class node {
     if (through <= log_.base_index()) return;  // already covered
     if (through > last_applied_)
       throw std::invalid_argument("coraft::raft::node::snapshot: index not applied yet");
-    snapshot_ = snapshot_meta{through, log_.term_at(through)};
+    snapshot_ = snapshot_meta{through, log_.term_at(through), configs_.at(through)};
     snapshot_data_ = std::make_shared<const bytes>(std::move(state));
     log_.compact(through);
+    configs_.compacted(through);
     (void)storage_.save_snapshot(snapshot_, *snapshot_data_);
   }
 
@@ -175,10 +250,13 @@ class node {
   // Read-only views for tests and tools.
   const log_window& log() const noexcept { return log_; }
   node_id id() const noexcept { return id_; }
-  const std::vector<node_id>& peers() const noexcept { return peers_; }
+  // Every other member of the latest configuration, learners included.
+  std::vector<node_id> peers() const { return others(configs_.latest(), id_); }
+  const configuration_log& configurations() const noexcept { return configs_; }
 
  private:
   struct pending_proposal;
+  struct peer_replication;
   struct leader_state;
 
   // Roles.
@@ -194,10 +272,9 @@ class node {
   void announce_role_change() noexcept;
 
   // Elections.
-  co::task<void> request_vote(node_id peer, request_vote_args args, std::size_t* votes,
-                              co::event* won);
+  co::task<void> request_vote(node_id peer, request_vote_args args, ballot* votes, co::event* won);
   co::task<bool> pre_vote_won();
-  co::task<void> request_pre_vote(node_id peer, pre_vote_args args, std::size_t* grants,
+  co::task<void> request_pre_vote(node_id peer, pre_vote_args args, ballot* grants,
                                   co::event* decided);
   bool withholds_votes() const;
 
@@ -209,17 +286,34 @@ class node {
   co::task<void> send_timeout_now(node_id target);
 
   // Replication (leader side).
-  co::task<void> replicate(node_id peer, leader_state* leading);
-  co::task<void> send_append(node_id peer, append_entries_args args, bool from_next_index,
-                             leader_state* leading);
+  co::task<void> replicate(peer_replication* replica, leader_state* leading);
+  co::task<void> send_append(peer_replication* replica, append_entries_args args,
+                             bool from_next_index, leader_state* leading);
   co::task<void> persist_own_log(leader_state* leading);
-  co::task<void> send_snapshot(node_id peer, leader_state* leading);
+  co::task<void> send_snapshot(peer_replication* replica, leader_state* leading);
   append_entries_args next_append(index_t from, bool with_entries) const;
   void advance_commit_index(const leader_state& leading);
+  void sync_replicators(leader_state& leading);
+  void after_commit_as_leader(leader_state& leading);
+  co::task<void> leave_cluster(leader_state* leading);
+
+  // Membership (every role).
+  void configuration_changed();
+  bool follow_log_configurations(index_t from);
+  co::task<co::result<proposal>> propose_entry(log_entry entry);
+  co::task<co::result<void>> await_final_configuration(index_t joint_index);
+  co::task<co::result<void>> await_caught_up(node_id learner);
+  std::error_code refusal_error(change_refusal why) const;
+  static configuration checked_initial_configuration(node_id id, const std::vector<node_id>& peers) {
+    if (std::find(peers.begin(), peers.end(), id) != peers.end())
+      throw std::invalid_argument("coraft::raft::node: the peer list must not contain the node");
+    return initial_configuration(id, peers);
+  }
 
   // RPC handling (every role).
   co::task<void> serve();
   co::task<void> handle(inbound_rpc rpc);
+  bool belongs_to_cluster(const rpc_request& request) const;
   // Each yields the reply, or nothing when what it must make durable first could not be: the
   // node then stays silent, as if the request had been lost.
   co::task<std::optional<request_vote_reply>> on_request_vote(request_vote_args args);
@@ -243,14 +337,13 @@ class node {
 
   io::duration random_election_timeout();
   void restart_election_timer();
-  std::size_t cluster_size() const noexcept { return peers_.size() + 1; }
-  bool is_majority(std::size_t count) const noexcept { return count * 2 > cluster_size(); }
+  bool is_voter_now() const noexcept { return is_voter(configs_.latest(), id_); }
 
   Executor& executor_;
   Transport& transport_;
   Storage& storage_;
   const node_id id_;
-  const std::vector<node_id> peers_;  // every other member of the cluster
+  const std::optional<configuration> bootstrap_;  // a new cluster's configuration, if given
   const options options_;
 
   // Persistent state (Figure 2). Changed only together with a storage write issued at once, and
@@ -260,6 +353,15 @@ class node {
   log_window log_;
   write_id term_write_ = 0;       // the write that carries current_term_ and voted_for_: no reply
                                   // leaves before it is durable
+
+  // The configurations in the log, the latest in force from the moment it is appended (§4.1): who
+  // votes, who counts toward a majority, whom a leader replicates to. Changes with the log only.
+  configuration_log configs_;
+  // The cluster this member belongs to: the latest configuration's, or, for a member waiting to
+  // join, the one of the first leader that contacted it; 0 until then. Requests of another
+  // cluster are dropped.
+  cluster_id cluster_ = 0;
+  bool bootstrap_ignored_ = false;
 
   // Volatile state.
   index_t commit_index_ = 0;  // highest entry known committed; only grows
@@ -321,4 +423,5 @@ class node {
 #include "coraft/raft/node/proposals.hpp"
 #include "coraft/raft/node/apply.hpp"
 #include "coraft/raft/node/handlers.hpp"
+#include "coraft/raft/node/membership.hpp"
 #include "coraft/raft/node/invariants.hpp"

@@ -51,6 +51,10 @@ struct options {
   bool check_quorum = true;
   // Committed entries buffered for the application before the node waits for it to catch up.
   std::size_t apply_capacity = 1024;
+  // A learner becomes a voter (node::add_member, change_membership) only once its log is within
+  // this many entries of the leader's: a voter far behind would hold back every commit it is needed
+  // for. Smaller waits longer before promoting; larger risks a pause in commits right after.
+  std::size_t learner_catch_up_entries = 64;
   // Seeds the election-timeout randomness (mixed with the node id): fixed seeds replay runs.
   std::uint64_t random_seed = 0x9e3779b97f4a7c15ULL;
 };

@@ -14,10 +14,12 @@
 
 #include <concepts>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "coraft/co/result.hpp"
 #include "coraft/co/task.hpp"
+#include "coraft/raft/configuration.hpp"
 #include "coraft/raft/log.hpp"
 #include "coraft/raft/types.hpp"
 
@@ -27,8 +29,14 @@ using write_id = std::uint64_t;  // 1 for the first write of a storage instance,
 
 // The position a snapshot covers: every entry up to and including last_index (§7).
 struct snapshot_meta {
+  snapshot_meta() = default;
+  snapshot_meta(index_t index, term_t term, configuration in_force = {})
+      : last_index(index), last_term(term), config(std::move(in_force)) {}
   index_t last_index = 0;  // 0: no snapshot
   term_t last_term = 0;
+  // The configuration in force at last_index. A bootstrapped member stores its initial
+  // configuration as the snapshot of the empty log (last_index 0), so that it survives restarts.
+  configuration config;
   friend bool operator==(const snapshot_meta&, const snapshot_meta&) = default;
 };
 

@@ -22,8 +22,9 @@ inline constexpr node_id nobody = 0;
 enum class entry_kind : std::uint8_t {
   command,  // an application command, delivered through the apply channel
   no_op,    // appended by each new leader to commit entries of earlier terms (§5.4.2, §8)
+  configuration,  // the cluster's configuration from this index on (configuration.hpp)
 };
-BOOST_DESCRIBE_ENUM(entry_kind, command, no_op)
+BOOST_DESCRIBE_ENUM(entry_kind, command, no_op, configuration)
 
 using bytes = std::vector<std::byte>;
 
@@ -68,6 +69,11 @@ enum class errc {
   already_leader,           // the target is the leader itself
   transfer_in_progress,     // another transfer is running
   transfer_timed_out,       // the target did not take over within an election timeout
+  // Membership changes (node::change_membership); none appends anything:
+  change_in_progress,       // the latest configuration is joint or not committed yet
+  no_voter_left,            // the new configuration would have no voter
+  learner_behind,           // a new voter is not a learner within the catch-up distance yet
+  bad_member,               // a member named twice, id 0, or another cluster's id
 };
 
 inline const std::error_category& error_category() noexcept {
@@ -86,6 +92,11 @@ inline const std::error_category& error_category() noexcept {
         case errc::already_leader: return "the target already leads";
         case errc::transfer_in_progress: return "a leadership transfer is already running";
         case errc::transfer_timed_out: return "the target did not take over within an election timeout";
+        case errc::change_in_progress: return "another membership change is in progress";
+        case errc::no_voter_left: return "the configuration would have no voter";
+        case errc::learner_behind:
+          return "a new voter must first be a learner that has caught up with the leader";
+        case errc::bad_member: return "a member named twice, or a reserved id";
       }
       return "unknown coraft.raft error";
     }
@@ -122,7 +133,11 @@ inline const std::error_category& proposal_outcome_category() noexcept {
           case errc::not_leader:
           case errc::entry_overwritten:
           case errc::entry_too_large:
-          case errc::transferring_leadership: return wanted == proposal_outcome::not_committed;
+          case errc::transferring_leadership:
+          case errc::change_in_progress:
+          case errc::no_voter_left:
+          case errc::learner_behind:
+          case errc::bad_member: return wanted == proposal_outcome::not_committed;
           case errc::leadership_lost:
           case errc::shut_down: return wanted == proposal_outcome::unknown;
           case errc::unreachable:

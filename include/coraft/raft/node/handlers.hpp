@@ -27,6 +27,7 @@ template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::handle(inbound_rpc rpc) {
   co::context ctx = co_await co::current_context();
+  if (!belongs_to_cluster(rpc.request)) co_return;
   std::optional<rpc_reply> reply;
   if (auto* vote = std::get_if<request_vote_args>(&rpc.request)) {
     if (auto r = co_await on_request_vote(std::move(*vote))) reply = std::move(*r);
@@ -45,6 +46,20 @@ co::task<void> node<E, T, S>::handle(inbound_rpc rpc) {
   // disk fails stays silent rather than depose a leader with a term it could forget.
   if (!co_await storage_.durable(term_write_)) co_return;
   if (!ctx.stop.stop_requested()) rpc.respond(std::move(*reply));
+}
+
+// Whether a request is this member's to answer: one of its own cluster. A member waiting to join
+// (no cluster yet) answers only a leader's AppendEntries and InstallSnapshot, whose cluster it
+// takes: it has no vote to give and nothing to say to a candidate. Others are dropped unanswered,
+// as if lost, so that a member of another cluster (a wiped member started with its old peer list
+// bootstraps a cluster of its own) disturbs nobody.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+bool node<E, T, S>::belongs_to_cluster(const rpc_request& request) const {
+  const cluster_id theirs = std::visit([](const auto& args) { return args.cluster; }, request);
+  if (cluster_ != 0) return theirs == cluster_;
+  return theirs != 0 && (std::holds_alternative<append_entries_args>(request) ||
+                         std::holds_alternative<install_snapshot_args>(request));
 }
 
 // Any message with a higher term makes the receiver adopt it and become a follower (§5.1). The
@@ -128,6 +143,7 @@ co::task<std::optional<append_entries_reply>> node<E, T, S>::on_append_entries(a
   reply.term = current_term_;
   if (args.term < current_term_) co_return reply;  // a stale leader: the reply's term deposes it
   heard_from_leader(args.leader);
+  if (cluster_ == 0) cluster_ = args.cluster;  // a joining member learns its cluster
 
   const append_decision decision = append_entries_decision(log_, commit_index_, args);
   if (const auto* rejected = std::get_if<append_rejected>(&decision)) {
@@ -141,13 +157,20 @@ co::task<std::optional<append_entries_reply>> node<E, T, S>::on_append_entries(a
     reply.match_index = accepted.match_index;
     co_return reply;
   }
-  if (accepted.truncate_from) log_.truncate_from(*accepted.truncate_from);
+  bool configuration_moved = false;
+  if (accepted.truncate_from) {
+    log_.truncate_from(*accepted.truncate_from);
+    configs_.truncated_from(*accepted.truncate_from);  // a configuration cut goes out of force
+    configuration_moved = true;
+  }
   if (accepted.first_new < args.entries.size()) {
     const index_t from = log_.last_index() + 1;
     for (std::size_t k = accepted.first_new; k < args.entries.size(); ++k)
       log_.append(std::move(args.entries[k]));
     (void)storage_.append(log_, from);
+    configuration_moved |= follow_log_configurations(from);  // in force once appended (§4.1)
   }
+  if (configuration_moved) configuration_changed();
   if (accepted.commit_index) set_commit_index(*accepted.commit_index);
 
   // Everything up to the match index is durable before we say so (the term change too, if there
@@ -170,8 +193,9 @@ co::task<std::optional<install_snapshot_reply>> node<E, T, S>::on_install_snapsh
   install_snapshot_reply reply{current_term_, false};
   if (args.term < current_term_) co_return reply;
   heard_from_leader(args.leader);
+  if (cluster_ == 0) cluster_ = args.cluster;  // a joining member learns its cluster
 
-  const snapshot_meta meta{args.last_index, args.last_term};
+  const snapshot_meta meta{args.last_index, args.last_term, std::move(args.config)};
   if (args.offset == 0) {
     incoming_snapshot_ = meta;
     incoming_data_.clear();
@@ -196,9 +220,12 @@ co::task<std::optional<install_snapshot_reply>> node<E, T, S>::on_install_snapsh
     (void)storage_.save_snapshot(meta, *snapshot_data_);
     if (verdict == snapshot_verdict::keep_suffix) {
       log_.compact(meta.last_index);
+      configs_.compacted(meta.last_index);
     } else {
       log_.reset(meta.last_index, meta.last_term, {});
+      configs_.reset(meta.last_index, meta.config);  // the snapshot's configuration is in force
     }
+    configuration_changed();
     snapshot_undelivered_ = true;
     commit_advanced_.set();
     set_commit_index(meta.last_index);
@@ -230,7 +257,9 @@ template <class E, transport T, storage S>
 co::task<std::optional<timeout_now_reply>> node<E, T, S>::on_timeout_now(timeout_now_args args) {
   observe_term(args.term);
   const term_t term = current_term_;
-  if (args.term < term || role_ == role::leader) co_return timeout_now_reply{term, false};
+  // A learner, or a member removed, has no election to start (§4.2.2).
+  if (args.term < term || role_ == role::leader || !is_voter_now())
+    co_return timeout_now_reply{term, false};
   campaign_for_transfer_ = true;
   become(role::candidate);
   co_return timeout_now_reply{term, true};

@@ -22,11 +22,22 @@ co::task<co::result<proposal>> node<E, T, S>::propose(bytes command) {
   // Refused whatever the role, and nothing appended: an entry over max_entry_bytes could never be
   // sent to a follower, so it would never commit.
   if (command.size() > options_.max_entry_bytes) co_return make_error_code(errc::entry_too_large);
+  // A named local, not a braced temporary inside the co_await (g++ 12 destroys those twice).
+  log_entry entry{current_term_, entry_kind::command, std::move(command)};
+  co_return co_await propose_entry(std::move(entry));
+}
+
+// Appends `entry` if this node leads and is not handing its leadership over, and awaits its
+// outcome (propose(), above).
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<co::result<proposal>> node<E, T, S>::propose_entry(log_entry entry) {
   if (role_ != role::leader) co_return make_error_code(errc::not_leader);
   if (transfer_target_ != nobody) co_return make_error_code(errc::transferring_leadership);
   pending_proposal pending;
   pending.term = current_term_;
-  pending.index = append_local(log_entry{current_term_, entry_kind::command, std::move(command)});
+  entry.term = current_term_;
+  pending.index = append_local(std::move(entry));
   const auto waiting = proposals_.emplace(pending.index, &pending);
   auto waited = co_await pending.settled.wait();
   if (!waited) {
@@ -42,8 +53,13 @@ co::task<co::result<proposal>> node<E, T, S>::propose(bytes command) {
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 index_t node<E, T, S>::append_local(log_entry entry) {
+  const bool reconfigures = entry.kind == entry_kind::configuration;
   index_t index = log_.append(std::move(entry));
   (void)storage_.append(log_, index);
+  if (reconfigures) {
+    follow_log_configurations(index);  // in force at once, on the leader too (§4.1)
+    configuration_changed();
+  }
   if (leading_) leading_->wake_all();
   return index;
 }
@@ -56,6 +72,7 @@ void node<E, T, S>::set_commit_index(index_t index) {
   commit_index_ = index;
   commit_advanced_.set();
   settle_proposals({});
+  if (leading_) after_commit_as_leader(*leading_);
 }
 
 // Settle the proposals whose fate is known, in any role: once the commit index reaches a proposal's

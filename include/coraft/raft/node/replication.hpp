@@ -4,6 +4,7 @@
 
 #include "coraft/raft/node.hpp"
 #include "coraft/raft/node/roles.hpp"
+#include "coraft/wire/encode.hpp"
 
 namespace coraft::raft {
 
@@ -56,6 +57,7 @@ append_entries_args node<E, T, S>::next_append(index_t from, bool with_entries) 
   args.prev_log_index = from - 1;
   args.prev_log_term = log_.term_at(args.prev_log_index);
   args.leader_commit = commit_index_;
+  args.cluster = cluster_;
   if (!with_entries) return args;
   std::size_t bytes_taken = append_entries_overhead(options_.max_entries_per_append);
   for (index_t i = from; i <= log_.last_index(); ++i) {
@@ -72,38 +74,39 @@ append_entries_args node<E, T, S>::next_append(index_t from, bool with_entries) 
 // Replicates to one peer: sends entries as soon as there are new ones and the window has room,
 // or a heartbeat each interval when idle (next_request_decision, progress.hpp, decides which);
 // between requests, awaits the peer's wake event racing the time the rule names. Ends when the
-// role changes.
+// role changes, or when the peer leaves the configuration (sync_replicators).
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
-co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
+co::task<void> node<E, T, S>::replicate(peer_replication* replica_ptr, leader_state* leading) {
   const co::context ctx = co_await co::current_context();
   co::scope requests(ctx);
-  auto& replica = leading->of(peer);
+  peer_replication& replica = *replica_ptr;
   peer_progress& progress = replica.progress;
   const auto heartbeat_interval = std::chrono::duration_cast<io::duration>(options_.heartbeat_interval);
   for (;;) {
     // Sending does not suspend, so the loop must look for cancellation itself: once the node
     // stops, every call fails at once and hands back its window slot, and without this check a
     // leader stopped with entries still to send would resend them forever without yielding.
-    if (ctx.stop.stop_requested()) break;
+    if (ctx.stop.stop_requested() || replica.removed) break;
     replica.wake.reset();
     const io::time_point now = executor_.now();
     const next_request next = next_request_decision(progress, log_.base_index(), log_.last_index(),
                                                     now, heartbeat_interval);
     if (std::holds_alternative<snapshot_request>(next)) {
       progress.snapshot_started();
-      requests.spawn(send_snapshot(peer, leading));
+      requests.spawn(send_snapshot(&replica, leading));
       continue;
     }
     if (const auto* entries = std::get_if<entries_request>(&next)) {
       append_entries_args args = next_append(entries->from, true);
       progress.entries_sent(args.entries.size(), now, log_.last_index());
-      requests.spawn(send_append(peer, std::move(args), true, leading));
+      requests.spawn(send_append(&replica, std::move(args), true, leading));
       continue;
     }
     if (const auto* heartbeat = std::get_if<heartbeat_request>(&next)) {
       progress.heartbeat_sent(now);
-      requests.spawn(send_append(peer, next_append(heartbeat->prev_log_index + 1, false), false, leading));
+      requests.spawn(
+          send_append(&replica, next_append(heartbeat->prev_log_index + 1, false), false, leading));
       continue;
     }
     const io::time_point wake_at = std::get<no_request_until>(next).when;
@@ -119,15 +122,15 @@ co::task<void> node<E, T, S>::replicate(node_id peer, leader_state* leading) {
 // heartbeat).
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
-co::task<void> node<E, T, S>::send_append(node_id peer, append_entries_args args,
+co::task<void> node<E, T, S>::send_append(peer_replication* replica_ptr, append_entries_args args,
                                           bool from_next_index, leader_state* leading) {
   const term_t term = args.term;
   const index_t prev = args.prev_log_index;
   const io::time_point sent_at = executor_.now();
-  auto reply = co_await transport_.call(peer, std::move(args));
+  auto reply = co_await transport_.call(replica_ptr->peer, std::move(args));
   if (reply && observe_term(reply->term)) co_return;
   if (!still_in(role::leader, term)) co_return;
-  auto& replica = leading->of(peer);
+  peer_replication& replica = *replica_ptr;
   replica.wake.set();
   if (reply && reply->term == term) replica.heard_at = executor_.now();
   if (!reply) {
@@ -150,7 +153,8 @@ co::task<void> node<E, T, S>::send_append(node_id peer, append_entries_args args
 // probed again, which leads back here), or when the role changes.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
-co::task<void> node<E, T, S>::send_snapshot(node_id peer, leader_state* leading) {
+co::task<void> node<E, T, S>::send_snapshot(peer_replication* replica_ptr, leader_state* leading) {
+  const node_id peer = replica_ptr->peer;
   const std::shared_ptr<const bytes> data = snapshot_data_;
   const snapshot_meta meta = snapshot_;
   const term_t term = current_term_;
@@ -167,11 +171,13 @@ co::task<void> node<E, T, S>::send_snapshot(node_id peer, leader_state* leading)
     args.data.assign(data->begin() + static_cast<std::ptrdiff_t>(offset),
                      data->begin() + static_cast<std::ptrdiff_t>(offset + chunk));
     args.done = offset + chunk == data->size();
+    args.config = meta.config;
+    args.cluster = cluster_;
     sent_at = executor_.now();
     auto reply = co_await transport_.call(peer, std::move(args));
     if (reply && observe_term(reply->term)) co_return;
     if (!still_in(role::leader, term)) co_return;
-    if (reply && reply->term == term) leading->of(peer).heard_at = executor_.now();
+    if (reply && reply->term == term) replica_ptr->heard_at = executor_.now();
     if (!reply || !reply->accepted) break;
     offset += chunk;
     if (offset == data->size()) {
@@ -179,7 +185,7 @@ co::task<void> node<E, T, S>::send_snapshot(node_id peer, leader_state* leading)
       break;
     }
   }
-  auto& replica = leading->of(peer);
+  peer_replication& replica = *replica_ptr;
   replica.progress.snapshot_finished(delivered, meta.last_index, sent_at, options_.heartbeat_interval);
   replica.wake.set();
   if (delivered) {
@@ -188,18 +194,84 @@ co::task<void> node<E, T, S>::send_snapshot(node_id peer, leader_state* leading)
   }
 }
 
-// Commit the highest index a majority holds, if it is of the current term (§5.4.2, Figure 8).
+// Commit the highest index a quorum of the latest configuration holds — under joint consensus,
+// a majority of each half (§6) — if it is of the current term (§5.4.2, Figure 8). A leader that
+// is no voter of C_new (it is removing itself) does not count itself there (§4.2.2).
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 void node<E, T, S>::advance_commit_index(const leader_state& leading) {
-  std::vector<index_t> matches;
-  matches.reserve(cluster_size());
-  matches.push_back(leading.own_durable_index);
-  for (const auto& p : leading.peers) matches.push_back(p.progress.match_index());
-  // One configuration today; under joint consensus, the smaller of the two majorities' answers.
-  const index_t held_by_majority = majority_match_index(std::move(matches));
-  if (auto next = leader_commit_decision(log_, current_term_, commit_index_, held_by_majority))
+  const index_t held = quorum_match_index(
+      configs_.latest(), [&](node_id id) { return leading.match_of(id_, id); });
+  if (auto next = leader_commit_decision(log_, current_term_, commit_index_, held))
     set_commit_index(*next);
+}
+
+// Gives every member that a configuration since the commit index names a replicator, and ends the
+// replicators of members none names any more. A member being removed is replicated to until its
+// removal commits, so that it learns of it and stops waiting for a leader.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::sync_replicators(leader_state& leading) {
+  std::vector<node_id> wanted;
+  configs_.for_each_since(commit_index_, [&](const configuration& c) {
+    for (node_id id : others(c, id_)) wanted.push_back(id);
+  });
+  for (auto& p : leading.peers) {
+    if (p.removed || std::find(wanted.begin(), wanted.end(), p.peer) != wanted.end()) continue;
+    p.removed = true;
+    p.wake.set();
+  }
+  for (node_id id : wanted) {
+    if (leading.find(id)) continue;
+    auto& added = leading.peers.emplace_back(id, log_.last_index(), options_.max_appends_in_flight,
+                                             executor_.now());
+    leading.replication->spawn(replicate(&added, &leading));
+  }
+}
+
+// What a commit means to the leader's configuration: a joint configuration that has committed is
+// left at once for C_new (§6), whoever started the change; a C_new that has committed without this
+// leader among its voters sends it away (leave_cluster); members no configuration since the commit
+// index names lose their replicators.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::after_commit_as_leader(leader_state& leading) {
+  if (configs_.latest_index() <= commit_index_) {
+    const configuration& latest = configs_.latest();
+    if (is_joint(latest)) {
+      configuration next{cluster_, latest.members, {}};
+      append_local(log_entry{current_term_, entry_kind::configuration, wire::encode(next)});
+    } else if (!is_voter(latest, id_) && !leading.leaving) {
+      leading.leaving = true;
+      leading.replication->spawn(leave_cluster(&leading));
+    }
+  }
+  sync_replicators(leading);
+}
+
+// A leader removed from the configuration, once its removal has committed: hands its leadership
+// to the voter of C_new whose log is furthest along (a transfer, thesis §3.10), then steps down
+// after an election timeout if it still leads. Ends by stepping down, or when the role changes.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::leave_cluster(leader_state* leading) {
+  const auto timeout = std::chrono::duration_cast<io::duration>(options_.election_timeout);
+  node_id best = nobody;
+  index_t best_match = 0;
+  for (node_id voter : other_voters(configs_.latest(), id_)) {
+    const auto* p = leading->find(voter);
+    if (p && (best == nobody || p->progress.match_index() > best_match)) {
+      best = voter;
+      best_match = p->progress.match_index();
+    }
+  }
+  if (best != nobody && transfer_target_ == nobody) {
+    transfer_target_ = best;
+    transfer_give_up_ = executor_.now() + timeout;
+    transfer_requested_.set();
+  }
+  if (!co_await executor_.sleep_for(timeout)) co_return;
+  become(role::follower);
 }
 
 }  // namespace coraft::raft

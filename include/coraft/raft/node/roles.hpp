@@ -7,34 +7,55 @@
 
 namespace coraft::raft {
 
+// One peer as the leader sees it: its progress (progress.hpp, pure) and the event that wakes its
+// replicator.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+struct node<E, T, S>::peer_replication {
+  peer_replication(node_id id, index_t leader_last_index, std::size_t max_in_flight,
+                   io::time_point since)
+      : peer(id), progress(leader_last_index, max_in_flight), heard_at(since) {}
+  node_id peer = nobody;
+  peer_progress progress;
+  co::event wake;           // new entries, a reply, or a step back to probing
+  io::time_point heard_at;  // the last reply of this term (CheckQuorum); when replication to it
+                            // began until the first
+  co::event progressed;     // set when the match index grows (a transfer awaits it)
+  // No configuration since the commit index names the peer any more: its replicator ends, and
+  // the requests still on their way are folded into this record, which nobody reads again.
+  bool removed = false;
+};
+
 // Everything only a leader has. It lives in lead()'s frame, so no other role can reach it.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 struct node<E, T, S>::leader_state {
-  // One peer as the leader sees it: its progress (progress.hpp, pure) and the event that wakes
-  // its replicator.
-  struct peer_replication {
-    peer_replication(node_id id, index_t leader_last_index, std::size_t max_in_flight,
-                     io::time_point since)
-        : peer(id), progress(leader_last_index, max_in_flight), heard_at(since) {}
-    node_id peer = nobody;
-    peer_progress progress;
-    co::event wake;           // new entries, a reply, or a step back to probing
-    io::time_point heard_at;  // the last reply of this term (CheckQuorum); the start of the term
-                              // until the first
-    co::event progressed;     // set when the match index grows (a transfer awaits it)
-  };
-  std::deque<peer_replication> peers;  // in peers_ order (a deque: never moved)
+  // Every member the configurations since the commit index name (sync_replicators), in the order
+  // they were added; a removed one stays, marked, so that the requests in flight to it can finish
+  // (a deque: never moved).
+  std::deque<peer_replication> peers;
   index_t own_durable_index = 0;        // the leader's own match index: what its disk holds
   co::event own_log_grew;               // new entries for persist_own_log()
+  co::scope* replication = nullptr;     // the scope of lead(): every replicator runs in it
+  bool leaving = false;                 // removed from the configuration: handing over, then out
 
-  peer_replication& of(node_id peer) {
+  // The peer's replication, or null when it is not (or no longer) replicated to.
+  peer_replication* find(node_id peer) {
     for (auto& p : peers)
-      if (p.peer == peer) return p;
-    throw std::logic_error("coraft::raft: unknown peer");
+      if (p.peer == peer && !p.removed) return &p;
+    return nullptr;
+  }
+  const peer_replication* find(node_id peer) const {
+    return const_cast<leader_state*>(this)->find(peer);
+  }
+  index_t match_of(node_id self, node_id id) const {
+    if (id == self) return own_durable_index;
+    const peer_replication* p = find(id);
+    return p ? p->progress.match_index() : 0;
   }
   void wake_all() {
-    for (auto& p : peers) p.wake.set();
+    for (auto& p : peers)
+      if (!p.removed) p.wake.set();
     own_log_grew.set();
   }
 };
@@ -62,6 +83,20 @@ co::task<void> node<E, T, S>::run() {
     // What a snapshot covers is committed; the application gets it before any later entry.
     commit_index_ = snapshot_.last_index;
     snapshot_undelivered_ = snapshot_.last_index > 0;
+    configs_.reset(snapshot_.last_index, snapshot_.config);
+    follow_log_configurations(log_.first_index());
+    const bool storage_empty = current_term_ == 0 && log_.last_index() == 0 &&
+                               configs_.latest().members.empty();
+    if (bootstrap_ && storage_empty) {
+      // A new cluster: its configuration is stored once, as the snapshot of the empty log, and is
+      // never taken from the flags again.
+      snapshot_.config = *bootstrap_;
+      configs_.reset(0, *bootstrap_);
+      (void)storage_.save_snapshot(snapshot_, {});
+    } else if (bootstrap_ && !configs_.latest().members.empty()) {
+      bootstrap_ignored_ = !same_members(*bootstrap_, configs_.latest());
+    }
+    configuration_changed();
     announce_role_change();  // the term recovered from storage
     election_deadline_ = executor_.now() + random_election_timeout();
     life.spawn(serve());
@@ -198,6 +233,12 @@ co::task<void> node<E, T, S>::follow() {
       continue;                // restarted
     }
     if (executor_.now() < election_deadline_) continue;  // restarted as the timer fired
+    if (!is_voter_now()) {
+      // A learner, a member removed, or one waiting to join: it never campaigns (§4.2.2), and
+      // waits for a leader as long as it takes.
+      election_deadline_ = executor_.now() + random_election_timeout();
+      continue;
+    }
     if (options_.pre_vote) {
       const bool won = co_await pre_vote_won();
       if (!won) continue;
@@ -234,26 +275,28 @@ co::task<bool> node<E, T, S>::pre_vote_won() {
   }
   election_deadline_ = executor_.now() + random_election_timeout();
   election_timer_restarted_.reset();
-  std::size_t grants = 1;
-  if (is_majority(grants)) co_return true;
-  const pre_vote_args args{term + 1, id_, log_.last_index(), log_.last_term()};
+  ballot grants{configs_.latest(), {id_}};
+  if (grants.won()) co_return true;
+  pre_vote_args args{term + 1, id_, log_.last_index(), log_.last_term()};
+  args.cluster = cluster_;
   co::event decided;  // a majority granted, or the election timer restarted
   co::scope ballots(co_await co::current_context());
-  for (node_id peer : peers_) ballots.spawn(request_pre_vote(peer, args, &grants, &decided));
+  for (node_id peer : other_voters(grants.config, id_))
+    ballots.spawn(request_pre_vote(peer, args, &grants, &decided));
   ballots.spawn(detail::set_when_set(&election_timer_restarted_, &decided));
   auto outcome = co_await co::with_deadline(executor_, election_deadline_, decided.wait());
   ballots.request_stop();
   co_await ballots.join();
   if (outcome.timed_out() || !*outcome || election_timer_restarted_.is_set()) co_return false;
-  co_return still_in(role::follower, term) && is_majority(grants);
+  co_return still_in(role::follower, term) && grants.won();
 }
 
 // Asks one peer for its pre-vote; counts a grant; ends with the reply or the call. A refusal from
 // a newer term means this member is behind: it adopts that term, as a follower.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
-co::task<void> node<E, T, S>::request_pre_vote(node_id peer, pre_vote_args args,
-                                               std::size_t* grants, co::event* decided) {
+co::task<void> node<E, T, S>::request_pre_vote(node_id peer, pre_vote_args args, ballot* grants,
+                                               co::event* decided) {
   auto reply = co_await transport_.call(peer, args);
   if (!reply) co_return;
   if (!reply->vote_granted) {
@@ -261,7 +304,9 @@ co::task<void> node<E, T, S>::request_pre_vote(node_id peer, pre_vote_args args,
     co_return;
   }
   // A grant's term is at most args.term (the voter may be in it already): nothing to adopt.
-  if (still_in(role::follower, args.term - 1) && is_majority(++*grants)) decided->set();
+  if (!still_in(role::follower, args.term - 1)) co_return;
+  grants->granted.push_back(peer);
+  if (grants->won()) decided->set();
 }
 
 // Whether this member refuses (pre-)votes in newer terms now (rules.hpp, leader_lease_holds).
@@ -290,19 +335,21 @@ co::task<void> node<E, T, S>::campaign() {
   const bool for_transfer = std::exchange(campaign_for_transfer_, false);
   raise_term(current_term_ + 1, id_);
   restart_election_timer();
-  const request_vote_args args{current_term_, id_, log_.last_index(), log_.last_term(),
-                               for_transfer};
+  request_vote_args args{current_term_, id_, log_.last_index(), log_.last_term(), for_transfer};
+  args.cluster = cluster_;
   // Nobody hears of the term before it is durable (Figure 2). A failing disk holds the candidacy
   // here, in this term, retrying with a growing pause: the node neither raises its term again nor
   // sends one it could forget in a crash, so a member with a sick disk disturbs nobody.
   if (!co_await retry_until_durable(term_write_, random_election_timeout())) co_return;
   if (!still_in(role::candidate, args.term)) co_return;
   restart_election_timer();  // the ballot gets a whole election timeout, however slow the disk was
-  std::size_t votes = 1;
+  // The votes are counted against the configuration the candidacy began with: its log's latest.
+  ballot votes{configs_.latest(), {id_}};
   co::event won;
-  if (is_majority(votes)) won.set();
+  if (votes.won()) won.set();
   co::scope ballots(co_await co::current_context());
-  for (node_id peer : peers_) ballots.spawn(request_vote(peer, args, &votes, &won));
+  for (node_id peer : other_voters(votes.config, id_))
+    ballots.spawn(request_vote(peer, args, &votes, &won));
   auto first = co_await co::with_deadline(executor_, election_deadline_, won.wait());
   ballots.request_stop();
   co_await ballots.join();
@@ -329,15 +376,15 @@ void node<E, T, S>::start_next_election() {
 // Asks one peer for its vote; counts a grant for this candidacy; ends with the reply or the call.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
-co::task<void> node<E, T, S>::request_vote(node_id peer, request_vote_args args,
-                                           std::size_t* votes, co::event* won) {
+co::task<void> node<E, T, S>::request_vote(node_id peer, request_vote_args args, ballot* votes,
+                                           co::event* won) {
   auto reply = co_await transport_.call(peer, args);
   if (!reply) co_return;
   if (observe_term(reply->term)) co_return;
-  if (still_in(role::candidate, args.term) && reply->term == args.term && reply->vote_granted &&
-      is_majority(++*votes)) {
-    won->set();
-  }
+  if (!still_in(role::candidate, args.term) || reply->term != args.term || !reply->vote_granted)
+    co_return;
+  votes->granted.push_back(peer);
+  if (votes->won()) won->set();
 }
 
 // Leader: appends a no-op of its term (§8), then runs one replicator per peer, a tracker of its
@@ -347,14 +394,12 @@ template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::lead() {
   leader_state leading;
-  const io::time_point since = executor_.now();
-  for (node_id peer : peers_)
-    leading.peers.emplace_back(peer, log_.last_index(), options_.max_appends_in_flight, since);
   co::scope replication(co_await co::current_context());
+  leading.replication = &replication;
   leading_ = &leading;
+  sync_replicators(leading);  // a replicator for every member
   append_local(log_entry{current_term_, entry_kind::no_op, {}});
   replication.spawn(persist_own_log(&leading));
-  for (node_id peer : peers_) replication.spawn(replicate(peer, &leading));
   if (options_.check_quorum) replication.spawn(check_quorum(&leading));
   replication.spawn(hand_over(&leading));
   try {
@@ -378,10 +423,12 @@ co::task<void> node<E, T, S>::check_quorum(leader_state* leading) {
     // Strictly after the window's start: a peer not heard from since the term began (heard_at is
     // then the term's start, one window ago at the first check) does not count.
     const io::time_point since = executor_.now() - window;
-    std::size_t heard = 0;
-    for (const auto& p : leading->peers)
-      if (p.heard_at > since) ++heard;
-    if (!leader_keeps_quorum(heard, cluster_size())) {
+    auto heard = [&](node_id id) {
+      if (id == id_) return true;
+      const auto* p = leading->find(id);
+      return p && p->heard_at > since;
+    };
+    if (!has_quorum(configs_.latest(), heard)) {
       become(role::follower);
       co_return;
     }
@@ -398,8 +445,8 @@ co::task<co::result<void>> node<E, T, S>::transfer_leadership(node_id target) {
   if (stopped_.is_set() || !life_) co_return make_error_code(errc::shut_down);
   if (role_ != role::leader) co_return make_error_code(errc::not_leader);
   if (target == id_) co_return make_error_code(errc::already_leader);
-  if (std::find(peers_.begin(), peers_.end(), target) == peers_.end())
-    co_return make_error_code(errc::unknown_member);
+  if (!is_voter(configs_.latest(), target) || !leading_ || !leading_->find(target))
+    co_return make_error_code(errc::unknown_member);  // a learner cannot lead
   if (transfer_target_ != nobody) co_return make_error_code(errc::transfer_in_progress);
   const term_t term = current_term_;
   const io::time_point give_up =
@@ -456,12 +503,15 @@ template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<bool> node<E, T, S>::log_caught_up(node_id target, leader_state* leading) {
   const term_t term = current_term_;
-  auto& replica = leading->of(target);
+  auto* found = leading->find(target);
+  if (!found) co_return false;
+  auto& replica = *found;
   while (replica.progress.match_index() < log_.last_index()) {
     replica.progressed.reset();
     replica.wake.set();
     auto woken = co_await co::with_deadline(executor_, transfer_give_up_, replica.progressed.wait());
-    if (woken.timed_out() || !*woken || !transfer_running(target, term)) co_return false;
+    if (woken.timed_out() || !*woken || !transfer_running(target, term) || replica.removed)
+      co_return false;
   }
   co_return true;
 }
@@ -474,7 +524,7 @@ co::task<void> node<E, T, S>::send_timeout_now(node_id target) {
   const term_t term = current_term_;
   const auto retry = std::chrono::duration_cast<io::duration>(options_.heartbeat_interval);
   for (;;) {
-    auto reply = co_await transport_.call(target, timeout_now_args{term, id_});
+    auto reply = co_await transport_.call(target, timeout_now_args{term, id_, cluster_});
     if (reply && observe_term(reply->term)) co_return;
     if (reply || !transfer_running(target, term) || executor_.now() + retry >= transfer_give_up_)
       co_return;

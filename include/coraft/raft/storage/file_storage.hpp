@@ -97,7 +97,9 @@ class file_storage {
     meta_file_ = std::move(found->meta_file);
     meta_sequence_ = found->meta_sequence;
     segments_ = std::move(found->segments);
-    stored_snapshot_ = found->state.snapshot.last_index;
+    // A snapshot file is in place if it covers entries, or holds a bootstrap's configuration.
+    const snapshot_meta& stored = found->state.snapshot;
+    if (stored.last_index != 0 || !stored.config.members.empty()) stored_snapshot_ = stored.last_index;
     statistics_.torn_bytes_cut += found->tail_bytes_cut;
     loaded_ = true;
     co_return std::move(found->state);
@@ -140,11 +142,15 @@ class file_storage {
 
   write_id save_snapshot(snapshot_meta meta, bytes data) {
     const write_id id = begin_write();
-    if (meta.last_index <= segments_.covered_index()) return id;  // not newer than the stored one
+    // Not newer than the stored one; but the snapshot of the empty log, which a bootstrap stores
+    // to keep its configuration, is stored once (bootstraps happen on an empty storage only).
+    if (meta.last_index <= segments_.covered_index() && meta.last_index != 0) return id;
     std::vector<index_t> covered = segments_.drop_covered(meta.last_index);
-    const auto header = format::encode_snapshot_header(meta, data);
-    pending_.push_back(
-        step{id, id, false, snapshot_write{meta, header, std::move(data), std::move(covered)}});
+    bytes config = format::encode_configuration(meta.config);
+    const auto header = format::encode_snapshot_header(meta, config, data);
+    pending_.push_back(step{id, id, false,
+                            snapshot_write{meta, header, std::move(config), std::move(data),
+                                           std::move(covered)}});
     return id;
   }
 
@@ -201,6 +207,7 @@ class file_storage {
   struct snapshot_write {
     snapshot_meta meta;
     std::array<std::byte, format::snapshot_header_size> header;
+    bytes config;  // the configuration, encoded
     bytes data;
     std::vector<index_t> covered;  // segments it makes obsolete
   };
@@ -329,16 +336,17 @@ class file_storage {
     {
       auto f = co_await executor_.open(temporary, O_RDWR | O_CREAT | O_TRUNC);
       if (!f) co_return f.error();
-      const std::array<iovec, 2> pieces{
+      const std::array<iovec, 3> pieces{
           iovec{const_cast<std::byte*>(s.header.data()), s.header.size()},
+          iovec{const_cast<std::byte*>(s.config.data()), s.config.size()},
           iovec{const_cast<std::byte*>(s.data.data()), s.data.size()}};
       if (auto r = co_await write_durably(*f, pieces, 0); !r) co_return r;
     }
     if (auto r = executor_.rename(temporary, path_of(format::snapshot_name(s.meta.last_index))); !r)
       co_return r;
     if (auto r = co_await sync_directory(); !r) co_return r;
-    if (stored_snapshot_ != 0 && stored_snapshot_ != s.meta.last_index) {
-      if (auto r = remove_file(format::snapshot_name(stored_snapshot_)); !r) co_return r;
+    if (stored_snapshot_ && *stored_snapshot_ != s.meta.last_index) {
+      if (auto r = remove_file(format::snapshot_name(*stored_snapshot_)); !r) co_return r;
     }
     for (index_t first : s.covered) {
       if (auto r = remove_file(format::segment_name(first)); !r) co_return r;
@@ -424,7 +432,7 @@ class file_storage {
   write_id durable_ = 0;              // every write up to here is durable
   std::optional<file> meta_file_;     // open once the file exists
   std::uint64_t meta_sequence_ = 0;   // of the slot holding the newest durable term and vote
-  index_t stored_snapshot_ = 0;       // last index of the snapshot file in place (0: none)
+  std::optional<index_t> stored_snapshot_;  // last index of the snapshot file in place, if any
   std::optional<file> segment_file_;  // the segment last written, kept open
   index_t open_segment_ = 0;          // its first index
 

@@ -25,12 +25,14 @@
 //          and 8..25+n           25  n  payload
 //    8  8  term
 //
-// snapshot: a 40-byte header, then the application's data.
+// snapshot: a 48-byte header, the configuration in force at its index (configuration.hpp, in the
+// wire codec's encoding), then the application's data.
 //
-//    0  4  magic "CRSN"          24  8  data length n
-//    4  4  format version (1)    32  4  CRC-32C of the data
-//    8  8  last included index   36  4  CRC-32C of bytes 0..35
-//   16  8  last included term    40  n  data
+//    0  4  magic "CRSN"          32  4  CRC-32C of the data
+//    4  4  format version (1)    36  4  configuration length c
+//    8  8  last included index   40  4  CRC-32C of the configuration
+//   16  8  last included term    44  4  CRC-32C of bytes 0..43
+//   24  8  data length n         48  c  configuration, then n bytes of data
 #pragma once
 
 #include <algorithm>
@@ -49,6 +51,8 @@
 #include "coraft/raft/storage.hpp"
 #include "coraft/raft/types.hpp"
 #include "coraft/wire/crc32c.hpp"
+#include "coraft/wire/decode.hpp"
+#include "coraft/wire/encode.hpp"
 
 namespace coraft::raft::format {
 
@@ -226,7 +230,7 @@ inline checked_record check_record(std::span<const std::byte> bytes) noexcept {
   const auto whole = bytes.first(record_header_size + out.header.payload_size);
   const std::uint32_t expected = wire::crc32c(whole.subspan(8), wire::crc32c(whole.first(4)));
   if (out.header.checksum != expected ||
-      out.header.kind > static_cast<std::uint8_t>(entry_kind::no_op)) {
+      out.header.kind > static_cast<std::uint8_t>(entry_kind::configuration)) {
     out.status = record_status::damaged;
     return out;
   }
@@ -252,10 +256,12 @@ inline decoded_record decode_record(std::span<const std::byte> bytes) {
 // ---- snapshots ----------------------------------------------------------------------------------
 
 inline constexpr std::uint32_t snapshot_magic = magic("CRSN");
-inline constexpr std::size_t snapshot_header_size = 40;
+inline constexpr std::size_t snapshot_header_size = 48;
 
+// The header of a snapshot whose configuration encodes as `config` (encode_configuration).
 inline std::array<std::byte, snapshot_header_size> encode_snapshot_header(
-    const snapshot_meta& meta, std::span<const std::byte> data) noexcept {
+    const snapshot_meta& meta, std::span<const std::byte> config,
+    std::span<const std::byte> data) noexcept {
   std::array<std::byte, snapshot_header_size> out{};
   store<std::uint32_t>(&out[0], snapshot_magic);
   store<std::uint32_t>(&out[4], version);
@@ -263,9 +269,13 @@ inline std::array<std::byte, snapshot_header_size> encode_snapshot_header(
   store<std::uint64_t>(&out[16], meta.last_term);
   store<std::uint64_t>(&out[24], data.size());
   store<std::uint32_t>(&out[32], wire::crc32c(data));
-  store<std::uint32_t>(&out[36], wire::crc32c(std::span(out).first(36)));
+  store<std::uint32_t>(&out[36], static_cast<std::uint32_t>(config.size()));
+  store<std::uint32_t>(&out[40], wire::crc32c(config));
+  store<std::uint32_t>(&out[44], wire::crc32c(std::span(out).first(44)));
   return out;
 }
+
+inline bytes encode_configuration(const configuration& config) { return wire::encode(config); }
 
 struct decoded_snapshot {
   snapshot_meta meta;
@@ -281,22 +291,37 @@ inline std::optional<decoded_snapshot> decode_snapshot(std::span<const std::byte
     return std::nullopt;
   }
   if (load<std::uint32_t>(&file[0]) != snapshot_magic || load<std::uint32_t>(&file[4]) != version ||
-      load<std::uint32_t>(&file[36]) != wire::crc32c(file.first(36))) {
+      load<std::uint32_t>(&file[44]) != wire::crc32c(file.first(44))) {
     why = "the header at offset 0 fails its checksum";
     return std::nullopt;
   }
   const std::uint64_t size = load<std::uint64_t>(&file[24]);
-  const auto data = file.subspan(snapshot_header_size);
-  if (data.size() != size) {
-    why = "the header promises " + std::to_string(size) + " bytes of data, the file holds " +
-          std::to_string(data.size());
+  const std::uint32_t config_size = load<std::uint32_t>(&file[36]);
+  const auto body = file.subspan(snapshot_header_size);
+  if (body.size() < config_size || body.size() - config_size != size) {
+    why = "the header promises " + std::to_string(config_size) + " bytes of configuration and " +
+          std::to_string(size) + " bytes of data, the file holds " + std::to_string(body.size());
+    return std::nullopt;
+  }
+  const auto config_bytes = body.first(config_size);
+  const auto data = body.subspan(config_size);
+  if (load<std::uint32_t>(&file[40]) != wire::crc32c(config_bytes)) {
+    why = "the configuration at offset " + std::to_string(snapshot_header_size) +
+          " fails its checksum";
     return std::nullopt;
   }
   if (load<std::uint32_t>(&file[32]) != wire::crc32c(data)) {
-    why = "the data at offset " + std::to_string(snapshot_header_size) + " fails its checksum";
+    why = "the data at offset " + std::to_string(snapshot_header_size + config_size) +
+          " fails its checksum";
     return std::nullopt;
   }
-  return decoded_snapshot{{load<std::uint64_t>(&file[8]), load<std::uint64_t>(&file[16])},
+  auto config = wire::decode<configuration>(config_bytes);
+  if (!config) {
+    why = "the configuration does not decode: " + config.error().message();
+    return std::nullopt;
+  }
+  return decoded_snapshot{{load<std::uint64_t>(&file[8]), load<std::uint64_t>(&file[16]),
+                           std::move(*config)},
                           bytes(data.begin(), data.end())};
 }
 

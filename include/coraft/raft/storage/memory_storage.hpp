@@ -140,7 +140,8 @@ class memory_storage {
     auto& state = disk_.durable;
     const index_t base = state.snapshot.last_index;
     const index_t covered = change.meta.last_index;
-    if (covered <= base) return;  // older than what is stored
+    // Older than what is stored; but the empty log's snapshot (a bootstrap's configuration) is taken.
+    if (covered <= base && covered != 0) return;
     const index_t drop = std::min<index_t>(covered - base, state.entries.size());
     state.entries.erase(state.entries.begin(), state.entries.begin() + static_cast<std::ptrdiff_t>(drop));
     state.snapshot = change.meta;

@@ -1,0 +1,173 @@
+// coraft/raft/node/membership.hpp — changing who the cluster is (§6, thesis chapter 4): the
+// configurations in the log, and the changes a leader makes to them.
+//
+// A configuration is in force on a member from the moment its entry is in that member's log
+// (configuration_log, configuration.hpp). A change of voters goes C_old → C_old,new → C_new: the
+// leader appends the joint configuration, and once it commits appends C_new by itself
+// (after_commit_as_leader, replication.hpp) — so does any leader that finds a committed joint
+// configuration at the end of its log, which finishes a change its predecessor began.
+#pragma once
+
+#include "coraft/raft/node.hpp"
+#include "coraft/raft/node/proposals.hpp"
+#include "coraft/raft/node/roles.hpp"
+#include "coraft/wire/decode.hpp"
+#include "coraft/wire/encode.hpp"
+
+namespace coraft::raft {
+
+// Reads the configuration entries of the log from `from` to its end into configs_. Returns
+// whether there was one.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+bool node<E, T, S>::follow_log_configurations(index_t from) {
+  bool found = false;
+  for (index_t i = std::max(from, log_.first_index()); i <= log_.last_index(); ++i) {
+    const log_entry& entry = log_.at(i);
+    if (entry.kind != entry_kind::configuration) continue;
+    auto config = wire::decode<configuration>(entry.payload);
+    if (!config)
+      throw std::logic_error("coraft::raft: a configuration entry that does not decode, at index " +
+                             std::to_string(i));
+    configs_.appended(i, std::move(*config));
+    found = true;
+  }
+  return found;
+}
+
+// The latest configuration changed (appended, cut, installed, loaded): the cluster id follows it,
+// the transport learns the members' addresses, and a leader replicates to the members it names.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::configuration_changed() {
+  const configuration& latest = configs_.latest();
+  if (latest.cluster != 0) cluster_ = latest.cluster;
+  if constexpr (requires(T& t, const configuration& c) { t.configure(c); }) {
+    transport_.configure(latest);
+  }
+  if (leading_) sync_replicators(*leading_);
+}
+
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+std::error_code node<E, T, S>::refusal_error(change_refusal why) const {
+  switch (why) {
+    case change_refusal::none: return {};
+    case change_refusal::in_progress: return make_error_code(errc::change_in_progress);
+    case change_refusal::no_voter_left: return make_error_code(errc::no_voter_left);
+    case change_refusal::learner_behind: return make_error_code(errc::learner_behind);
+    case change_refusal::unknown_member: return make_error_code(errc::unknown_member);
+    case change_refusal::duplicate_member: return make_error_code(errc::bad_member);
+  }
+  return make_error_code(errc::bad_member);
+}
+
+// Validates the change against the latest configuration in the log (membership_change_decision),
+// appends it — joint when it changes the voters — and awaits the final configuration's commit.
+// Ends with the configuration in force then, or with the refusal or the outcome (node.hpp).
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<co::result<configuration>> node<E, T, S>::change_membership(std::vector<member> next) {
+  if (stopped_.is_set() || !life_) co_return make_error_code(errc::shut_down);
+  if (role_ != role::leader || !leading_) co_return make_error_code(errc::not_leader);
+  if (transfer_target_ != nobody) co_return make_error_code(errc::transferring_leadership);
+  const configuration latest = configs_.latest();
+  const bool committed = configs_.latest_index() <= commit_index_;
+  const change_refusal why = membership_change_decision(
+      latest, committed, next, catch_up_view{log_.last_index(), options_.learner_catch_up_entries},
+      [&](node_id id) { return leading_->match_of(id_, id); });
+  if (why != change_refusal::none) co_return refusal_error(why);
+  if (next == latest.members) co_return latest;  // nothing to change
+  const bool joint = changes_voters(latest.members, next);
+  configuration change{cluster_, std::move(next), joint ? latest.members : std::vector<member>{}};
+  bytes encoded = wire::encode(change);
+  if (encoded.size() > max_configuration_bytes || encoded.size() > options_.max_entry_bytes)
+    co_return make_error_code(errc::entry_too_large);
+  log_entry entry{current_term_, entry_kind::configuration, std::move(encoded)};  // named: apply.hpp
+  auto appended = co_await propose_entry(std::move(entry));
+  if (!appended) co_return appended.error();
+  if (joint) {
+    if (auto left = co_await await_final_configuration(appended->index); !left) co_return left.error();
+  }
+  co_return configs_.at(commit_index_);
+}
+
+// Awaits the commit of the configuration that leaves the joint one appended at `joint_index`:
+// the first configuration after a committed joint one is its C_new, appended by whichever leader
+// found it committed. Ends then, with shut_down when the node stops, or with cancelled().
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<co::result<void>> node<E, T, S>::await_final_configuration(index_t joint_index) {
+  for (;;) {
+    if (stopped_.is_set()) co_return make_error_code(errc::shut_down);
+    const configuration& committed = configs_.at(commit_index_);
+    if (!is_joint(committed) && commit_index_ > joint_index) co_return co::result<void>{};
+    commit_advanced_.reset();
+    if (auto woken = co_await commit_advanced_.wait(); !woken) co_return woken.error();
+  }
+}
+
+// Awaits the learner's log coming within options::learner_catch_up_entries of the leader's. Ends
+// then; with learner_behind once its match index has not grown for an election timeout (it may be
+// down); with not_leader if this node stops leading, shut_down, or cancelled().
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<co::result<void>> node<E, T, S>::await_caught_up(node_id learner) {
+  const auto patience = std::chrono::duration_cast<io::duration>(options_.election_timeout);
+  for (;;) {
+    if (stopped_.is_set()) co_return make_error_code(errc::shut_down);
+    if (role_ != role::leader || !leading_) co_return make_error_code(errc::not_leader);
+    auto* replica = leading_->find(learner);
+    if (!replica) co_return make_error_code(errc::unknown_member);
+    if (replica->progress.match_index() + options_.learner_catch_up_entries >= log_.last_index())
+      co_return co::result<void>{};
+    replica->progressed.reset();
+    const term_t term = current_term_;
+    auto woken = co_await co::with_timeout(executor_, patience, replica->progressed.wait());
+    if (woken.timed_out()) co_return make_error_code(errc::learner_behind);
+    if (!*woken) co_return (*woken).error();
+    if (!still_in(role::leader, term)) co_return make_error_code(errc::not_leader);
+  }
+}
+
+// A learner first (unless it is one already), then a voter once caught up (node.hpp).
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<co::result<configuration>> node<E, T, S>::add_member(member m) {
+  const member_role wanted = m.role;
+  if (m.id == nobody || m.id == id_) co_return make_error_code(errc::bad_member);
+  std::vector<member> members = configs_.latest().members;
+  const member* known = find_member(members, m.id);
+  if (known && known->role == member_role::voter) {
+    if (known->address != m.address || known->info != m.info)
+      co_return make_error_code(errc::bad_member);  // a voter moves by remove and add
+    co_return configs_.latest();  // already there
+  }
+  if (!known) {
+    m.role = member_role::learner;
+    members.push_back(m);
+    auto added = co_await change_membership(members);
+    if (!added) co_return added.error();
+    if (wanted == member_role::learner) co_return *added;
+  } else if (wanted == member_role::learner) {
+    co_return configs_.latest();
+  }
+  if (auto caught_up = co_await await_caught_up(m.id); !caught_up) co_return caught_up.error();
+  members = configs_.latest().members;
+  for (member& each : members)
+    if (each.id == m.id) each.role = member_role::voter;
+  co_return co_await change_membership(std::move(members));
+}
+
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<co::result<configuration>> node<E, T, S>::remove_member(node_id id) {
+  std::vector<member> members = configs_.latest().members;
+  const auto it = std::find_if(members.begin(), members.end(),
+                               [&](const member& m) { return m.id == id; });
+  if (it == members.end()) co_return make_error_code(errc::unknown_member);
+  members.erase(it);
+  co_return co_await change_membership(std::move(members));
+}
+
+}  // namespace coraft::raft
