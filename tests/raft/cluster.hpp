@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -121,27 +122,53 @@ class cluster {
     return production() ? machine(i).disk().failures() : servers_[i].disk.failed_syncs;
   }
 
-  // Start a fresh run of server i from what its disk holds (the lab's start1).
+  // Start a fresh run of server i from what its disk holds (the lab's start1). A server of the
+  // cluster's first members is given the first members as its initial configuration (which its
+  // disk overrides once it holds one); a server added later starts as one waiting to join.
   void start(int i) {
     server& s = servers_[i];
     if (s.member) stop(i);
     std::vector<raft::node_id> members;
-    for (int j = 0; j < size(); ++j) members.push_back(id(j));
+    for (int j = 0; j < size(); ++j)
+      if (!servers_[j].joins) members.push_back(id(j));
     raft::options o = options_;
     o.random_seed = seed() * 1000003 + static_cast<std::uint64_t>(i) * 7919 + (++s.runs);
     if (production()) {
       s.machine->restart();
-      s.member = std::make_unique<production_member>(*s.machine, id(i), members, o);
+      s.member = std::make_unique<production_member>(*s.machine, id(i), members, s.joins, o);
       s.life = std::make_unique<co::scope>(*s.machine);
     } else {
       network_.host_up(host_name(id(i)));
       std::erase(members, id(i));
-      s.member = std::make_unique<fast_member>(world_, board_, s.disk, id(i), members, o);
+      const raft::membership_start how =
+          s.joins ? raft::membership_start::join()
+                  : raft::membership_start::new_cluster(raft::initial_configuration(id(i), members));
+      s.member = std::make_unique<fast_member>(world_, board_, s.disk, id(i), how, o);
       s.life = std::make_unique<co::scope>(world_);
     }
     checker_.restarted(id(i));
     s.life->spawn(s.member->run());
     s.life->spawn(consume(i));
+  }
+
+  // A new server, started empty and waiting to join (nobody sends it anything until a leader adds
+  // it to the configuration); returns its index. Its id is index + 1, its address its host's.
+  int add_server() {
+    const int i = size();
+    servers_.emplace_back();
+    servers_.back().joins = true;
+    if (production())
+      servers_.back().machine = std::make_unique<sim::host>(world_, network_, host_name(id(i)));
+    else
+      network_.add_host(host_name(id(i)));
+    apply_faults();
+    start(i);
+    return i;
+  }
+
+  // The member record a configuration holds for server i: its id and its address.
+  raft::member member_of(int i, raft::member_role role = raft::member_role::voter) const {
+    return raft::member{id(i), role, raft::to_bytes(address_of(id(i))), {}};
   }
 
   // Crash server i: its coroutines stop where they are and whatever its disk had not synced is lost
@@ -279,10 +306,13 @@ class cluster {
   }
 
   // How many servers applied an entry at `index` in their current run, and its payload.
-  std::pair<int, std::optional<raft::bytes>> n_committed(raft::index_t index) {
+  // As the lab's nCommitted, a stopped server counts with what its last run applied, unless
+  // `running_only` (a scenario whose cluster lost members for good).
+  std::pair<int, std::optional<raft::bytes>> n_committed(raft::index_t index, bool running_only = false) {
     int count = 0;
     std::optional<raft::bytes> value;
     for (int i = 0; i < size(); ++i) {
+      if (running_only && !running(i)) continue;
       auto& applied = servers_[i].applied;
       auto it = applied.find(index);
       if (it == applied.end()) continue;
@@ -374,6 +404,9 @@ class cluster {
     std::optional<sim::disk_faults> faults_before_break;  // the production disk's, while broken
     bool connected = true;
     std::uint64_t runs = 0;
+    // Added to the running cluster (add_server): it starts as a member waiting to join, not as one
+    // of the cluster's first members, and always will.
+    bool joins = false;
   };
 
   // Consumes server i's applied entries for its current run; ends when the node stops.
@@ -502,7 +535,7 @@ class cluster {
   raft_wires wires_;  // the fast stack's messages
   sim_board board_;
   raft::options options_;
-  std::vector<server> servers_;
+  std::deque<server> servers_;  // a deque: servers added later never move the others
   safety_checker checker_;
   raft::index_t snapshot_interval_ = 0;
   bool unreliable_ = false;

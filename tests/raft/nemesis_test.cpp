@@ -13,6 +13,7 @@
 
 #include "clients.hpp"
 #include "cluster.hpp"
+#include "reconfigure.hpp"
 #include "seeds.hpp"
 
 using namespace coraft;
@@ -182,17 +183,6 @@ struct nemesis_log {
   std::uint64_t proposals = 0;
 };
 
-// The running server that claims to lead in the highest term, if any claims to.
-std::optional<int> claimed_leader(cluster& c) {
-  std::optional<int> best;
-  for (int i = 0; i < c.size(); ++i) {
-    if (!c.running(i)) continue;
-    raft::node_status st = c.node(i)->status();
-    if (st.role == raft::role::leader && (!best || st.term > c.node(*best)->status().term)) best = i;
-  }
-  return best;
-}
-
 // The world's timer as a task that can race a proposal.
 co::task<co::result<void>> timer(cluster& c, io::duration how_long) {
   co_return co_await c.world().sleep_for(how_long);
@@ -324,6 +314,38 @@ void inject_fault(cluster& c, link_weather& weather) {
 
 }  // namespace
 
+// Once the faults have stopped and `members` servers are the whole cluster, every one applies the
+// whole log; each acknowledged proposal is in it where propose() said, with its payload, in its
+// term; no payload was committed twice; and what propose() called not committed is not in it.
+void check_outcomes(cluster& c, const nemesis_log& log, int members) {
+  auto& rng = c.world().random();
+  // Every server applies the whole log; each acknowledged proposal is in it where propose()
+  // said, with its payload, in its term; no payload was committed twice.
+  const raft::index_t last = c.one(command(rng.next()), members, true);
+  std::set<std::string> payloads;  // as text: g++ 12 -O3 warns falsely on a set of byte vectors
+  for (raft::index_t index = 1; index <= last; ++index) {
+    const raft::log_entry& e = c.checker().committed(index);
+    if (e.kind != raft::entry_kind::command) continue;
+    c.wait(index, members, std::nullopt);
+    if (!payloads.insert(raft::to_string(e.payload)).second)
+      c.fail("payload " + raft::to_string(e.payload) + " committed twice");
+  }
+  // What propose() called not committed is not in the log, and never will be: the log is whole
+  // and settled, and a payload is proposed once.
+  for (const raft::bytes& payload : log.not_committed) {
+    if (payloads.contains(raft::to_string(payload)))
+      c.fail("proposal " + raft::to_string(payload) + " was reported not committed, but committed");
+  }
+  for (const acknowledged& ack : log.acknowledged_proposals) {
+    const raft::log_entry& e = c.checker().committed(ack.index);
+    if (e.kind != raft::entry_kind::command || e.term != ack.term || e.payload != ack.payload)
+      c.fail("acknowledged proposal " + raft::to_string(ack.payload) + " is not at index " +
+             std::to_string(ack.index) + " in term " + std::to_string(ack.term));
+    if (auto [count, value] = c.n_committed(ack.index, true); count != members || value != ack.payload)
+      c.fail("acknowledged proposal " + raft::to_string(ack.payload) + " not applied by every server");
+  }
+}
+
 TEST_CASE("Nemesis: every fault at once for a simulated minute; every acknowledged proposal survives") {
   // On the production stack most runs must have failed disk operations, or they test less than
   // they say (a fault drawn for a server that never wrote, a fault repaired at once).
@@ -370,31 +392,7 @@ TEST_CASE("Nemesis: every fault at once for a simulated minute; every acknowledg
     if (log.acknowledged_proposals.empty())
       c.fail("none of " + std::to_string(log.proposals) + " proposals committed in a minute of faults");
 
-    // Every server applies the whole log; each acknowledged proposal is in it where propose()
-    // said, with its payload, in its term; no payload was committed twice.
-    const raft::index_t last = c.one(command(rng.next()), servers, true);
-    std::set<std::string> payloads;  // as text: g++ 12 -O3 warns falsely on a set of byte vectors
-    for (raft::index_t index = 1; index <= last; ++index) {
-      const raft::log_entry& e = c.checker().committed(index);
-      if (e.kind != raft::entry_kind::command) continue;
-      c.wait(index, servers, std::nullopt);
-      if (!payloads.insert(raft::to_string(e.payload)).second)
-        c.fail("payload " + raft::to_string(e.payload) + " committed twice");
-    }
-    // What propose() called not committed is not in the log, and never will be: the log is whole
-    // and settled, and a payload is proposed once.
-    for (const raft::bytes& payload : log.not_committed) {
-      if (payloads.contains(raft::to_string(payload)))
-        c.fail("proposal " + raft::to_string(payload) + " was reported not committed, but committed");
-    }
-    for (const acknowledged& ack : log.acknowledged_proposals) {
-      const raft::log_entry& e = c.checker().committed(ack.index);
-      if (e.kind != raft::entry_kind::command || e.term != ack.term || e.payload != ack.payload)
-        c.fail("acknowledged proposal " + raft::to_string(ack.payload) + " is not at index " +
-               std::to_string(ack.index) + " in term " + std::to_string(ack.term));
-      if (auto [count, value] = c.n_committed(ack.index); count != servers || value != ack.payload)
-        c.fail("acknowledged proposal " + raft::to_string(ack.payload) + " not applied by every server");
-    }
+    check_outcomes(c, log, servers);
 
     // Whole again, the cluster costs what the lab's Count allows: agreeing on a batch of commands
     // takes few RPCs, and idling a constant number per heartbeat interval. Messages delayed
@@ -421,4 +419,105 @@ TEST_CASE("Nemesis: every fault at once for a simulated minute; every acknowledg
              " ms of idleness");
   });  // a simulated minute each; CORAFT_SEEDS runs more
   if (production_seeds >= 20) CHECK(seeds_with_disk_failures * 4 >= production_seeds * 3);
+}
+
+// ---- membership --------------------------------------------------------------------------------
+
+// One random membership change, tried on whoever leads for up to two seconds, and left to the
+// cluster if it has not completed by then (a later leader finishes or undoes it): a new server
+// added (as a learner, then a voter), a voter or learner removed (the leader too; a removed server
+// is never added back: its disk holds a configuration without it), a voter made a learner, or a
+// learner made a voter. At most eight servers in all; never fewer than three voters.
+// Returns whether the change completed in that time.
+bool change_membership_at_random(cluster& c) {
+  auto& rng = c.world().random();
+  const std::optional<int> leader = claimed_leader(c);
+  if (!leader) return false;
+  const raft::node_status st = c.node(*leader)->status();
+  if (!st.config_committed || raft::is_joint(st.config)) return false;
+  const std::vector<raft::node_id> voters = voters_of(st.config);
+  membership_change change;
+  switch (rng.below(4)) {
+    case 0: {
+      if (c.size() >= 8) return false;
+      const int fresh = c.add_server();
+      const raft::member m = c.member_of(fresh, rng.chance(0.7) ? raft::member_role::voter
+                                                                : raft::member_role::learner);
+      change = [m](test::member& n) { return n.add_member(m); };
+      break;
+    }
+    case 1: {
+      if (voters.size() <= 3 && st.config.members.size() == voters.size()) return false;
+      const raft::member& m = rng.pick(st.config.members);
+      if (m.role == raft::member_role::voter && voters.size() <= 3) return false;
+      change = [id = m.id](test::member& n) { return n.remove_member(id); };
+      break;
+    }
+    default: {
+      std::vector<raft::member> next = st.config.members;
+      raft::member& m = rng.pick(next);
+      if (m.role == raft::member_role::voter && voters.size() <= 3) return false;
+      m.role = m.role == raft::member_role::voter ? raft::member_role::learner : raft::member_role::voter;
+      change = [next](test::member& n) { return n.change_membership(next); };
+      break;
+    }
+  }
+  auto outcome = change_on(c, *leader, change, 2s);
+  return outcome && outcome->has_value();
+}
+
+TEST_CASE("MembershipNemesis: changes of membership among crashes, partitions and disk faults; nothing acknowledged is lost") {
+  std::uint64_t runs = 0, changes = 0, servers_added = 0, final_sizes = 0;
+  for_each_seed("MembershipNemesis", [&](simulation sim) {
+    cluster c(sim, 3);
+    auto& rng = c.world().random();
+    nemesis_log log;
+    link_weather weather;
+    {
+      clients proposers(c);
+      for (int me = 0; me < 3; ++me) proposers.spawn(nemesis_client(c, me, &log));
+      const io::time_point end = c.world().now() + 30s;
+      while (c.world().now() < end) {
+        if (rng.chance(0.4)) changes += change_membership_at_random(c) ? 1 : 0;
+        else inject_fault(c, weather);
+        c.sleep(rng.uniform(io::duration(50ms), io::duration(1000ms)));
+        proposers.check();
+      }
+      // The faults stop; every server runs again, the removed ones too (they stay out).
+      heal_partitions(c);
+      repair_disks(c);
+      c.set_unreliable(false);
+      c.set_long_reordering(false);
+      for (int i = 0; i < c.size(); ++i) {
+        if (!c.running(i)) c.start(i);
+        c.connect(i);
+      }
+      await_progress(c, 10 * lab_options().election_timeout,
+                     "every server healthy after the membership nemesis stopped");
+      // A change left half-done is finished by whoever leads; then the cluster is whatever its
+      // committed configuration says, and the servers it does not name are stopped for good.
+      const raft::configuration final_config = reconfigure(
+          c, "settling the configuration", [](test::member& n) { return n.change_membership(n.status().config.members); },
+          [](const raft::configuration&) { return true; });
+      for (int i = 0; i < c.size(); ++i)
+        if (!raft::find_member(final_config, cluster::id(i))) c.stop(i);
+      log.stop = true;
+      proposers.join(30s);
+      int members = 0;
+      for (int i = 0; i < c.size(); ++i) members += c.running(i) ? 1 : 0;
+      if (members != static_cast<int>(final_config.members.size()))
+        c.fail("the configuration names servers that are not running");
+      check_outcomes(c, log, members);
+      ++runs;
+      servers_added += static_cast<std::uint64_t>(c.size() - 3);
+      final_sizes += static_cast<std::uint64_t>(members);
+    }
+    if (log.acknowledged_proposals.empty())
+      c.fail("none of " + std::to_string(log.proposals) + " proposals committed amid the changes");
+  }, seed_counts{20, 5});  // 30 simulated seconds each; CORAFT_SEEDS runs more
+  MESSAGE("membership nemesis: " << runs << " runs clean, " << changes << " changes completed, "
+                                 << servers_added << " servers added, " << final_sizes
+                                 << " members at the end in all");
+  // The nemesis tests what it says only if changes go through amid the faults.
+  if (runs >= 5) CHECK(changes >= runs);
 }

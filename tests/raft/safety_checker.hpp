@@ -7,6 +7,9 @@
 //  * Leader Completeness: a node that becomes leader holds every entry committed so far.
 //  * State Machine Safety: no two nodes commit or apply different entries at one index.
 //  * Applying is orderly: within one run of a node, applied indexes go up by exactly one.
+//  * Membership (§6, thesis §4): a new leader is a voter of its latest configuration, and a
+//    leader's log never holds more than one configuration that has not committed. (Election
+//    Safety above spans every configuration: at most one leader per term, whoever counted it.)
 // What concerns one node alone (its commit index within its log, never going back, the applied
 // index behind it) is the node's own check_invariants(), which the cluster calls beside this.
 #pragma once
@@ -42,12 +45,33 @@ class safety_checker {
                  std::to_string(it->second) + " and " + std::to_string(st.id));
       if (seen.led_term != st.term) {
         seen.led_term = st.term;
+        // Only a voter of its latest configuration campaigns (§4.2.2), and the candidate's log
+        // does not change while it does: a new leader is a voter of the configuration it has.
+        if (!raft::is_voter(st.config, st.id))
+          violated("node " + std::to_string(st.id) + " leads term " + std::to_string(st.term) +
+                   " without being a voter of its configuration");
         for (raft::index_t i = log.first_index(); i < committed_.size(); ++i) {
           if (!log.contains(i) || !same(log.at(i), committed_[i]))
             violated("leader " + std::to_string(st.id) + " of term " + std::to_string(st.term) +
                      " lacks committed entry " + std::to_string(i));
         }
       }
+    }
+
+    // One change at a time (§6): a leader appends a configuration only once every configuration
+    // in its log has committed. (It may inherit two that have not — a joint one and its C_new,
+    // from a predecessor that crashed — but then appends none of its own before they commit.)
+    if (st.role == raft::role::leader) {
+      int uncommitted = 0;
+      bool own = false;
+      for (raft::index_t i = std::max(st.commit_index + 1, log.first_index()); i <= log.last_index(); ++i) {
+        if (log.at(i).kind != raft::entry_kind::configuration) continue;
+        ++uncommitted;
+        own |= log.at(i).term == st.term;
+      }
+      if (own && uncommitted > 1)
+        violated("leader " + std::to_string(st.id) + " of term " + std::to_string(st.term) + " has " +
+                 std::to_string(uncommitted) + " configurations in its log that have not committed, one its own");
     }
 
     // What each node commits is what every other commits at that index.

@@ -111,6 +111,9 @@ class member {
   virtual co::task<co::result<raft::proposal>> propose(raft::bytes command) = 0;
   virtual void snapshot(raft::index_t through, raft::bytes state) = 0;
   virtual co::task<co::result<void>> transfer_leadership(raft::node_id target) = 0;
+  virtual co::task<co::result<raft::configuration>> change_membership(std::vector<raft::member> next) = 0;
+  virtual co::task<co::result<raft::configuration>> add_member(raft::member m) = 0;
+  virtual co::task<co::result<raft::configuration>> remove_member(raft::node_id id) = 0;
   virtual co::channel<raft::applied_entry>& applied() = 0;
   virtual co::task<void> shutdown() = 0;
   // The production stack's traffic is counted by each run's transport; the fast stack's by the
@@ -141,6 +144,15 @@ class node_member : public member {
   co::task<co::result<void>> transfer_leadership(raft::node_id target) override {
     return node().transfer_leadership(target);
   }
+  co::task<co::result<raft::configuration>> change_membership(std::vector<raft::member> next) override {
+    return node().change_membership(std::move(next));
+  }
+  co::task<co::result<raft::configuration>> add_member(raft::member m) override {
+    return node().add_member(std::move(m));
+  }
+  co::task<co::result<raft::configuration>> remove_member(raft::node_id id) override {
+    return node().remove_member(id);
+  }
   co::channel<raft::applied_entry>& applied() override { return node().applied(); }
   co::task<void> shutdown() override { return node().shutdown(); }
 
@@ -154,9 +166,9 @@ class node_member : public member {
 class fast_member final : public node_member<sim_node> {
  public:
   fast_member(sim::world& w, sim_board& board, raft::memory_disk& disk, raft::node_id id,
-              std::vector<raft::node_id> peers, raft::options o)
+              raft::membership_start how, raft::options o)
       : storage_(w, disk, 500us), transport_(board, w, id, 100ms),
-        node_(w, transport_, storage_, id, std::move(peers), o) {}
+        node_(w, transport_, storage_, id, std::move(how), o) {}
 
   co::task<void> run() override { return node_.run(); }
   traffic sent() const override { return {}; }
@@ -174,6 +186,8 @@ class fast_member final : public node_member<sim_node> {
 // ---- the production stack -------------------------------------------------------------------------
 
 inline constexpr std::uint16_t raft_port = 7000;
+// Where a member's transport listens, as a configuration names it.
+inline std::string address_of(raft::node_id id) { return host_name(id) + ":" + std::to_string(raft_port); }
 inline constexpr const char* data_directory = "/raft";
 
 // The TCP transport's timing, scaled to the lab's: an election timeout of 150 ms must be able to
@@ -191,9 +205,10 @@ inline raft::tcp::options lab_tcp_options() {
 
 class production_member final : public node_member<production_server::node_type> {
  public:
+  // `members`: the cluster's first members; `joins`: this one is added later, and waits.
   production_member(sim::host& machine, raft::node_id id, const std::vector<raft::node_id>& members,
-                    raft::options o)
-      : server_(machine, config(id, members, o)) {}
+                    bool joins, raft::options o)
+      : server_(machine, config(id, members, joins, o)) {}
 
   // A node that cannot load its storage refuses to start (raft::server throws): on a failing disk
   // (EIO, ENOSPC) that is the process exiting, which the harness treats as a crash; a power cut
@@ -219,10 +234,13 @@ class production_member final : public node_member<production_server::node_type>
 
  private:
   static raft::server_config config(raft::node_id id, const std::vector<raft::node_id>& members,
-                                    raft::options o) {
+                                    bool joins, raft::options o) {
     raft::server_config c;
     c.id = id;
-    for (raft::node_id m : members) c.members.emplace(m, io::endpoint(host_name(m), raft_port));
+    c.join = joins;
+    if (joins) c.members.emplace(id, io::endpoint(host_name(id), raft_port));
+    else
+      for (raft::node_id m : members) c.members.emplace(m, io::endpoint(host_name(m), raft_port));
     c.data_directory = data_directory;
     c.node = o;
     c.transport = lab_tcp_options();

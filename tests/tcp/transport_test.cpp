@@ -344,10 +344,11 @@ TEST_CASE("tcp transport: a peer sending garbage is logged and cut off; the othe
   CHECK(co::block_on(t.ex, send_and_see_closed(t.ex, callee_address, garbage)));
   CHECK(t.logged("bad hello"));
 
-  // A stranger's hello.
-  raft::tcp::hello stranger{9, 2};
-  CHECK(co::block_on(t.ex, send_and_see_closed(t.ex, callee_address, frame_of(stranger))));
-  CHECK(t.logged("not a peer of node 2"));
+  // A hello meant for another node. (One from a member this node does not know is served: a
+  // member waiting to join hears first from a leader it has never heard of.)
+  raft::tcp::hello misdirected{1, 9};
+  CHECK(co::block_on(t.ex, send_and_see_closed(t.ex, callee_address, frame_of(misdirected))));
+  CHECK(t.logged("not for node 2"));
 
   // A proper hello, then a frame header announcing a gigabyte: refused from the header alone.
   auto oversized = frame_of(raft::tcp::hello{1, 2});

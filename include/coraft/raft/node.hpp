@@ -388,7 +388,9 @@ class node {
   io::time_point election_deadline_{};
   co::event election_timer_restarted_;  // wakes a follower to wait for the new deadline
   co::event role_changed_;       // pulsed when the term, the role or the leader changes
-  co::event commit_advanced_;    // set whenever commit_index_ grows
+  co::event commit_advanced_;    // set whenever commit_index_ grows, and when run() ends
+  // Pulsed when a peer's match index grows, when the role changes, and when run() ends.
+  co::event replication_progressed_;
   co::event stopped_;            // set when run() has ended
   co::channel<applied_entry> applied_;
   co::scope* life_ = nullptr;        // the scope of run(), while it runs

@@ -109,24 +109,31 @@ co::task<co::result<void>> node<E, T, S>::await_final_configuration(index_t join
 
 // Awaits the learner's log coming within options::learner_catch_up_entries of the leader's. Ends
 // then; with learner_behind once its match index has not grown for an election timeout (it may be
-// down); with not_leader if this node stops leading, shut_down, or cancelled().
+// down); with not_leader if this node stops leading, shut_down, or cancelled(). It waits on the
+// node's replication_progressed_, not on the peer's own event: the peer's record ends with the
+// leadership, and this coroutine belongs to the caller, not to the leader's scope.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<co::result<void>> node<E, T, S>::await_caught_up(node_id learner) {
   const auto patience = std::chrono::duration_cast<io::duration>(options_.election_timeout);
+  const term_t term = current_term_;
+  index_t seen = 0;
+  io::time_point grew_at = executor_.now();
   for (;;) {
     if (stopped_.is_set()) co_return make_error_code(errc::shut_down);
-    if (role_ != role::leader || !leading_) co_return make_error_code(errc::not_leader);
-    auto* replica = leading_->find(learner);
+    if (!still_in(role::leader, term) || !leading_) co_return make_error_code(errc::not_leader);
+    const auto* replica = leading_->find(learner);
     if (!replica) co_return make_error_code(errc::unknown_member);
-    if (replica->progress.match_index() + options_.learner_catch_up_entries >= log_.last_index())
-      co_return co::result<void>{};
-    replica->progressed.reset();
-    const term_t term = current_term_;
-    auto woken = co_await co::with_timeout(executor_, patience, replica->progressed.wait());
+    const index_t match = replica->progress.match_index();
+    if (match + options_.learner_catch_up_entries >= log_.last_index()) co_return co::result<void>{};
+    if (match > seen) {
+      seen = match;
+      grew_at = executor_.now();
+    }
+    auto woken =
+        co_await co::with_deadline(executor_, grew_at + patience, replication_progressed_.wait());
     if (woken.timed_out()) co_return make_error_code(errc::learner_behind);
     if (!*woken) co_return (*woken).error();
-    if (!still_in(role::leader, term)) co_return make_error_code(errc::not_leader);
   }
 }
 

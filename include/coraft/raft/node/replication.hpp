@@ -140,6 +140,8 @@ co::task<void> node<E, T, S>::send_append(peer_replication* replica_ptr, append_
   } else if (reply->success) {
     if (replica.progress.accepted(reply->match_index, from_next_index, log_.last_index())) {
       replica.progressed.set();
+      replication_progressed_.set();
+      replication_progressed_.reset();
       advance_commit_index(*leading);
     }
   } else {
@@ -190,6 +192,8 @@ co::task<void> node<E, T, S>::send_snapshot(peer_replication* replica_ptr, leade
   replica.wake.set();
   if (delivered) {
     replica.progressed.set();
+    replication_progressed_.set();
+    replication_progressed_.reset();
     advance_commit_index(*leading);
   }
 }

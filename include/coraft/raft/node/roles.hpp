@@ -124,6 +124,7 @@ void node<E, T, S>::end_run() {
   settle_proposals(errc::shut_down);
   applied_.close();
   stopped_.set();
+  commit_advanced_.set();  // waiters look again, and find the node stopped
   announce_role_change();
 }
 
@@ -205,6 +206,8 @@ template <class E, transport T, storage S>
 void node<E, T, S>::announce_role_change() noexcept {
   role_changed_.set();
   role_changed_.reset();
+  replication_progressed_.set();
+  replication_progressed_.reset();
 }
 
 template <class E, transport T, storage S>

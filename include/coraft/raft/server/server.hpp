@@ -34,7 +34,15 @@ namespace coraft::raft {
 
 struct server_config {
   node_id id = nobody;
-  std::map<node_id, io::endpoint> members;  // every member's Raft address, this one's included
+  // A new cluster's members, every one's Raft address, this one's included: the initial
+  // configuration, used on an empty data directory only. A member that joins a running cluster
+  // (`join`) lists only its own address, where it listens; it learns the others from the leader.
+  std::map<node_id, io::endpoint> members;
+  bool join = false;
+  // The new cluster's id; 0: one drawn from the member ids (every member given the same list
+  // agrees). It names the cluster in every request: members of another cluster drop them.
+  cluster_id cluster = 0;
+  std::map<node_id, bytes> info;            // each first member's member::info, if any
   std::string data_directory;               // created if missing, with its parents
   options node;
   tcp::options transport;
@@ -51,8 +59,7 @@ class server {
   server(Executor& executor, server_config config)
       : executor_(executor), transport_(executor, config.id, config.members, std::move(config.transport)),
         storage_(executor, config.data_directory, config.storage),
-        node_(executor, transport_, storage_, config.id, others(config.members, config.id),
-              config.node) {}
+        node_(executor, transport_, storage_, config.id, start_of(config), config.node) {}
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
@@ -87,11 +94,20 @@ class server {
   storage_type& storage() noexcept { return storage_; }
 
  private:
-  static std::vector<node_id> others(const std::map<node_id, io::endpoint>& members, node_id self) {
+  // The initial configuration of the config's members, with their addresses; or a join.
+  static membership_start start_of(const server_config& config) {
+    if (config.join) return membership_start::join();
     std::vector<node_id> peers;
-    for (const auto& [id, address] : members)
-      if (id != self) peers.push_back(id);
-    return peers;
+    for (const auto& [id, address] : config.members)
+      if (id != config.id) peers.push_back(id);
+    configuration initial = initial_configuration(config.id, peers);
+    if (config.cluster != 0) initial.cluster = config.cluster;
+    for (member& m : initial.members) {
+      if (auto a = config.members.find(m.id); a != config.members.end())
+        m.address = to_bytes(a->second.to_string());
+      if (auto i = config.info.find(m.id); i != config.info.end()) m.info = i->second;
+    }
+    return membership_start::new_cluster(std::move(initial));
   }
 
   Executor& executor_;

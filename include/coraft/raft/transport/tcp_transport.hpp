@@ -49,6 +49,7 @@
 #include "coraft/io/errors.hpp"
 #include "coraft/io/random.hpp"
 #include "coraft/io/stream_ops.hpp"
+#include "coraft/raft/configuration.hpp"
 #include "coraft/raft/transport/tcp/frame_reader.hpp"
 #include "coraft/raft/transport/tcp/messages.hpp"
 #include "coraft/raft/transport/tcp/options.hpp"
@@ -80,7 +81,8 @@ class tcp_transport {
  public:
   using stream = typename Executor::stream;
 
-  // `members` holds the address of every member of the cluster, this node's own included.
+  // `members` holds the address of every member known at the start, this node's own included
+  // (a member waiting to join knows only its own); configure() brings in the others.
   tcp_transport(Executor& executor, node_id self, std::map<node_id, io::endpoint> members,
                 tcp::options opts = {})
       : executor_(executor), self_(self), options_(std::move(opts)),
@@ -115,9 +117,37 @@ class tcp_transport {
   co::task<void> run() {
     if (!listener_) throw std::logic_error("coraft::raft::tcp_transport: listen() before run()");
     co::scope jobs(co_await co::current_context());
+    jobs_ = &jobs;
     jobs.spawn(accept_connections());
     for (auto& [id, link] : links_) jobs.spawn(keep_connected(link));
     co_await jobs.join();
+    jobs_ = nullptr;
+  }
+
+  // The members' addresses as the node's latest configuration names them (the node calls this
+  // whenever that configuration changes), each "host:port": a member new to the transport gets a
+  // connection, kept like the others; one whose address moved is reached there from its next
+  // connection on. A member the configuration no longer names keeps its link: the node sends it
+  // nothing, and it costs one idle connection.
+  void configure(const configuration& config) {
+    for (const auto* set : {&config.members, &config.outgoing}) {
+      for (const member& m : *set) {
+        if (m.id == self_ || m.address.empty()) continue;
+        auto address = io::endpoint::parse(raft::to_string(m.address));
+        if (!address) {
+          options_.log("member " + std::to_string(m.id) + ": not an address: " +
+                       raft::to_string(m.address));
+          continue;
+        }
+        if (m.id == self_) continue;
+        auto [it, added] = links_.try_emplace(m.id, m.id, *address);
+        if (!added) {
+          it->second.address = *address;
+        } else if (jobs_) {
+          jobs_->spawn(keep_connected(it->second));
+        }
+      }
+    }
   }
 
   // Any request (transport.hpp); resumes with its reply, unreachable, or cancelled().
@@ -436,14 +466,16 @@ class tcp_transport {
       refuse("the first frame is not a hello");
       co_return;
     }
-    if (hello->to != self_ || !links_.contains(hello->from)) {
+    // Any other member may call: a member waiting to join hears first from a leader it does not
+    // know yet (the node drops requests of another cluster).
+    if (hello->to != self_ || hello->from == self_ || hello->from == nobody) {
       refuse("hello from " + std::to_string(hello->from) + " to " + std::to_string(hello->to) +
-             ": not a peer of node " + std::to_string(self_));
+             ": not for node " + std::to_string(self_));
       co_return;
     }
     const node_id from = hello->from;
     ++statistics_.connections_accepted;
-    links_.at(from).came_back.set();
+    if (auto link = links_.find(from); link != links_.end()) link->second.came_back.set();
 
     auto state = std::make_shared<inbound_connection>();
     auto first = co_await co::when_any(read_requests(from, reader, state),
@@ -540,7 +572,8 @@ class tcp_transport {
   const tcp::options options_;
   io::endpoint address_;
   std::optional<typename Executor::listener> listener_;
-  std::map<node_id, peer_link> links_;
+  std::map<node_id, peer_link> links_;  // a map: a link never moves once added
+  co::scope* jobs_ = nullptr;            // run()'s scope, while it runs: configure() adds to it
   co::channel<inbound_rpc> inbox_;
   std::uint64_t next_call_id_ = 0;
   io::seeded_random jitter_;  // reconnect jitter: the same seed per node id, different across ids
