@@ -1,11 +1,25 @@
 // coraft-kv — a replicated key-value store that speaks Redis's protocol.
 //
-//   coraft-kv --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003
+//   coraft-kv --id 1 --peers 1=127.0.0.1:7001/127.0.0.1:6381,2=127.0.0.1:7002/127.0.0.1:6382,...
 //             --listen 127.0.0.1:6381 --data /var/lib/coraft-kv/1 [--snapshot-entries 10000]
 //             [--max-entry-bytes 1048576]
+//   coraft-kv --id 4 --join --raft-listen 127.0.0.1:7004 --listen 127.0.0.1:6384 --data DIR
 //
-// RAFT.TRANSFER <id>, sent to any member, hands the leadership to member <id> and answers +OK once
-// it leads, or an error saying why not (TRYAGAIN when a retry may succeed).
+// --peers names a new cluster's first members, each with its Raft address and, after a slash, its
+// client address (optional: a leader puts its own into the configuration itself). It is read on an
+// empty data directory only: a member that restarts uses the configuration its data holds, and
+// says so when the flags differ. A member started with --join instead waits, empty, until a member
+// of a running cluster adds it:
+//
+//   RAFT.ADD <id> <raft-host:port> <client-host:port>  adds a member, first as a learner, and
+//                                                      answers +OK once it is a voter
+//   RAFT.REMOVE <id>                                   removes a member
+//   RAFT.MEMBERS                                       one entry per member: id, Raft address,
+//                                                      client address, voter or learner, match index
+//   RAFT.TRANSFER <id>                                 hands the leadership to member <id>, +OK once
+//                                                      it leads
+// Any member takes them (a follower forwards them to the leader); errors say why (TRYAGAIN when a
+// retry may succeed, ERR when the request itself is wrong).
 //
 // Every command that reads or writes data goes through the Raft log, so every reply is
 // linearizable: a GET is answered only once every write before it has committed. Any member serves
@@ -22,8 +36,9 @@
 //   serve_client       reads pipelined commands, answers them in order;
 //   apply_committed    applies committed entries to the store and hands each reply to the client
 //                      connection waiting for that log index; snapshots every so often;
-//   announce_leadership  when this member starts leading, appends its client address to the log,
-//                      so that followers know where to forward.
+//   publish_address    when this member starts leading, puts its client address into the Raft
+//                      configuration if it is not there yet, so that followers know where to
+//                      forward.
 #include <coraft/co/deadline.hpp>
 #include <coraft/co/scope.hpp>
 #include <coraft/io/listen.hpp>
@@ -62,6 +77,7 @@ constexpr auto leader_wait = 2s;  // how long a follower waits to learn where th
 struct settings {
   coraft::raft::server_config raft;
   coraft::io::endpoint listen;
+  std::optional<coraft::io::endpoint> raft_listen;  // --raft-listen
   std::uint64_t snapshot_entries = 10'000;
 };
 
@@ -113,21 +129,36 @@ class kv_server {
     }
   }
 
-  // Appends this member's client address whenever it starts leading, once per term. Awaits each
-  // change of the node's term, role or leader; ends when the node stops, or when cancelled.
-  task<void> announce_leadership() {
+  // Puts this member's client address into the configuration whenever it leads and the
+  // configuration lacks it (a change of addresses alone: no joint step); on the first news from
+  // the node, says whether the stored configuration overrode --peers. Awaits each change of the
+  // node's term, role or leader, and the change it makes; ends when the node stops, or when
+  // cancelled.
+  task<void> publish_address() {
     auto status = raft_.node().status();
-    term_t announced = 0;
+    bool told = false;
     for (;;) {
-      if (status.role == coraft::raft::role::leader && status.term != announced) {
-        kv::command_entry note{0, 0, {"CORAFT.LEADER", std::to_string(status.id), config_.listen.to_string()}};
-        const auto started = raft_.node().start(coraft::wire::encode(note));
-        if (!started.error) {
-          announced = status.term;
-        } else if (started.error == coraft::raft::errc::transferring_leadership) {
-          // A transfer asked for at once: it ends with a new leader or with this one serving
-          // again, and only the first is a role change, so look again shortly.
-          if (!co_await ex_.sleep_for(10ms)) co_return;
+      if (!told && status.bootstrap_ignored) {  // known once the node has loaded its data
+        told = true;
+        std::fprintf(stderr, "coraft-kv: the data directory holds its own configuration; --peers "
+                               "is ignored (change members with RAFT.ADD and RAFT.REMOVE)\n");
+      }
+      if (status.role == coraft::raft::role::leader) {
+        std::vector<coraft::raft::member> members = status.config.members;
+        const std::string mine = config_.listen.to_string();
+        bool missing = false;
+        for (auto& m : members) {
+          if (m.id != status.id || coraft::raft::to_string(m.info) == mine) continue;
+          m.info = coraft::raft::to_bytes(mine);
+          missing = true;
+        }
+        if (missing && status.config_committed && !coraft::raft::is_joint(status.config)) {
+          (void)co_await raft_.node().change_membership(std::move(members));
+          status = raft_.node().status();
+          continue;
+        }
+        if (missing) {  // a change is under way: look again once it has had time to end
+          if (!co_await ex_.sleep_for(50ms)) co_return;
           status = raft_.node().status();
           continue;
         }
@@ -197,10 +228,13 @@ class kv_server {
     if (auto wrong = kv::check_command(arguments)) co_return *wrong;
     kv::command_entry entry;
     const std::string name = kv::upper(arguments[0]);
-    if (name == "RAFT.TRANSFER") {
+    if (name.starts_with("RAFT.")) {
       if (raft_.node().status().role != coraft::raft::role::leader)
         co_return co_await forward(std::move(arguments), upstream, upstream_member, upstream_buffer);
-      co_return co_await transfer(arguments[1]);
+      if (name == "RAFT.TRANSFER") co_return co_await transfer(arguments[1]);
+      if (name == "RAFT.ADD") co_return co_await add_member(arguments[1], arguments[2], arguments[3]);
+      if (name == "RAFT.REMOVE") co_return co_await remove_member(arguments[1]);
+      co_return members();
     }
     if (name == "SESSION") {
       std::uint64_t client = 0, sequence = 0;
@@ -274,6 +308,94 @@ class kv_server {
     co_return reply;
   }
 
+  // A membership change's failure, as a Redis error: TRYAGAIN when the same request may succeed
+  // later (another change under way, a leader change, a learner still catching up), ERR when the
+  // request itself is wrong.
+  static std::string membership_error(const std::error_code& why, const std::string& what) {
+    using coraft::raft::errc;
+    std::string reply;
+    const bool retry = why == errc::change_in_progress || why == errc::not_leader ||
+                       why == errc::leadership_lost || why == errc::learner_behind ||
+                       why == errc::transferring_leadership || why == errc::shut_down ||
+                       why == errc::entry_overwritten || why == std::errc::operation_canceled;
+    kv::resp::error(reply, std::string(retry ? "TRYAGAIN " : "ERR ") + what + ": " + why.message());
+    return reply;
+  }
+
+  // RAFT.ADD on the leader: the new member joins as a learner and becomes a voter once caught up;
+  // +OK then. Ends with the reply.
+  task<std::string> add_member(const std::string& id_text, const std::string& raft_address,
+                               const std::string& client_address) {
+    std::string reply;
+    coraft::raft::node_id id = 0;
+    if (!whole_number(id_text, id) || id == 0) {
+      kv::resp::error(reply, "ERR RAFT.ADD needs a member id, a number above 0");
+      co_return reply;
+    }
+    if (!coraft::io::endpoint::parse(raft_address) || !coraft::io::endpoint::parse(client_address)) {
+      kv::resp::error(reply, "ERR RAFT.ADD needs addresses as host:port");
+      co_return reply;
+    }
+    if (id == raft_.node().id()) {
+      kv::resp::error(reply, "ERR member " + id_text + " is this member, the leader");
+      co_return reply;
+    }
+    coraft::raft::member m{id, coraft::raft::member_role::voter, coraft::raft::to_bytes(raft_address),
+                           coraft::raft::to_bytes(client_address)};
+    auto added = co_await raft_.node().add_member(std::move(m));
+    if (added) {
+      kv::resp::simple(reply, "OK");
+      co_return reply;
+    }
+    if (added.error() == coraft::raft::errc::bad_member)
+      co_return membership_error(added.error(), "member " + id_text +
+                                                    " is a voter at other addresses; remove it first");
+    co_return membership_error(added.error(), "member " + id_text + " not added");
+  }
+
+  // RAFT.REMOVE on the leader: +OK once the configuration without the member has committed.
+  task<std::string> remove_member(const std::string& id_text) {
+    std::string reply;
+    coraft::raft::node_id id = 0;
+    if (!whole_number(id_text, id) || id == 0) {
+      kv::resp::error(reply, "ERR RAFT.REMOVE needs a member id, a number above 0");
+      co_return reply;
+    }
+    auto removed = co_await raft_.node().remove_member(id);
+    if (removed) {
+      kv::resp::simple(reply, "OK");
+      co_return reply;
+    }
+    if (removed.error() == coraft::raft::errc::unknown_member) {
+      kv::resp::error(reply, "ERR no member " + id_text + " in the configuration");
+      co_return reply;
+    }
+    co_return membership_error(removed.error(), "member " + id_text + " not removed");
+  }
+
+  // RAFT.MEMBERS on the leader: the latest configuration, one array per member (C_new's, while a
+  // change is joint): id, Raft address, client address, role, match index.
+  std::string members() const {
+    const auto status = raft_.node().status();
+    std::string out;
+    kv::resp::array_header(out, status.config.members.size());
+    for (const auto& m : status.config.members) {
+      kv::resp::array_header(out, 5);
+      kv::resp::integer(out, m.id);
+      kv::resp::bulk(out, coraft::raft::to_string(m.address));
+      kv::resp::bulk(out, coraft::raft::to_string(m.info));
+      kv::resp::bulk(out, coraft::raft::to_string(m.role));
+      kv::resp::integer(out, static_cast<long long>(raft_.node().match_index(m.id)));
+    }
+    return out;
+  }
+
+  // The client address the configuration gives member `id`, or empty.
+  std::string client_address(coraft::raft::node_id id) const {
+    const auto* m = coraft::raft::find_member(raft_.node().configurations().latest(), id);
+    return m ? coraft::raft::to_string(m->info) : std::string();
+  }
+
   // Whether `text` is a decimal number, all of it, that fits in `value` (then stored there).
   template <class Number>
   static bool whole_number(const std::string& text, Number& value) {
@@ -316,14 +438,14 @@ class kv_server {
     // little for both rather than turn the client away at once.
     const auto give_up = ex_.now() + leader_wait;
     auto leader = raft_.node().status().leader;
-    auto address = store_.addresses().find(leader);
-    while (leader == coraft::raft::nobody || address == store_.addresses().end()) {
+    std::string address = client_address(leader);
+    while (leader == coraft::raft::nobody || address.empty()) {
       if (ex_.now() >= give_up || !co_await ex_.sleep_for(10ms)) {
         kv::resp::error(reply, "TRYAGAIN no leader known; retry shortly");
         co_return reply;
       }
       leader = raft_.node().status().leader;
-      address = store_.addresses().find(leader);
+      address = client_address(leader);
     }
     if (leader == raft_.node().status().id) {  // became the leader while waiting
       kv::resp::error(reply, "TRYAGAIN leadership changed; the command was not applied");
@@ -332,7 +454,7 @@ class kv_server {
     if (!upstream || upstream_member != leader) {
       upstream.reset();
       buffer.clear();
-      auto endpoint = coraft::io::endpoint::parse(address->second);
+      auto endpoint = coraft::io::endpoint::parse(address);
       if (endpoint) {
         auto connected = co_await ex_.connect(*endpoint);
         if (connected) upstream.emplace(std::move(*connected));
@@ -391,7 +513,6 @@ class kv_server {
 
   std::string info() const {
     const auto status = raft_.node().status();
-    auto leader_address = store_.addresses().find(status.leader);
     std::string text = "# Server\r\nredis_version:7.0.0\r\ncoraft_kv:1\r\n";
     text += "tcp_port:" + std::to_string(config_.listen.port) + "\r\n\r\n";
     text += "# Raft\r\n";
@@ -402,8 +523,13 @@ class kv_server {
     text += "pre_votes_started:" + std::to_string(status.pre_votes_started) + "\r\n";
     text += "transfer_target:" + std::to_string(status.transfer_target) + "\r\n";
     text += "leader_id:" + std::to_string(status.leader) + "\r\n";
-    text += "leader_addr:" +
-            (leader_address == store_.addresses().end() ? std::string() : leader_address->second) + "\r\n";
+    text += "leader_addr:" + client_address(status.leader) + "\r\n";
+    text += "members:" + std::to_string(status.config.members.size()) + "\r\n";
+    text += std::string("member_role:") +
+            (coraft::raft::is_voter(status.config, status.id)
+                 ? "voter"
+                 : coraft::raft::find_member(status.config, status.id) ? "learner" : "none") +
+            "\r\n";
     text += "commit_index:" + std::to_string(status.commit_index) + "\r\n";
     text += "last_applied:" + std::to_string(status.last_applied) + "\r\n";
     text += "snapshot_index:" + std::to_string(status.first_index - 1) + "\r\n\r\n";
@@ -421,8 +547,9 @@ class kv_server {
 
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(stderr,
-               "coraft-kv: %s\nusage: coraft-kv --id N --peers ID=HOST:PORT,... --listen HOST:PORT "
-               "--data DIR [--snapshot-entries N] [--max-entry-bytes N]\n",
+               "coraft-kv: %s\nusage: coraft-kv --id N (--peers ID=HOST:PORT[/CLIENT-HOST:PORT],... | "
+               "--join --raft-listen HOST:PORT) --listen HOST:PORT --data DIR "
+               "[--snapshot-entries N] [--max-entry-bytes N]\n",
                problem.c_str());
   std::exit(2);
 }
@@ -436,9 +563,16 @@ std::uint64_t number(std::string_view text, const char* what) {
 
 settings parse(int argc, char** argv) {
   settings s;
-  if (argc % 2 == 0) usage("every flag takes a value");
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string_view flag = argv[i], value = argv[i + 1];
+  std::map<coraft::raft::node_id, std::string> client_addresses;
+  for (int i = 1; i < argc; i += 2) {
+    std::string_view flag = argv[i];
+    if (flag == "--join") {  // the one flag without a value
+      s.raft.join = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) usage("flag " + std::string(flag) + " needs a value");
+    std::string_view value = argv[i + 1];
     if (flag == "--id") {
       s.raft.id = static_cast<coraft::raft::node_id>(number(value, "--id"));
     } else if (flag == "--peers") {
@@ -447,11 +581,22 @@ settings parse(int argc, char** argv) {
         value.remove_prefix(std::min(value.size(), item.size() + 1));
         auto equals = item.find('=');
         if (equals == std::string_view::npos) usage("bad --peers item " + std::string(item));
-        auto address = coraft::io::endpoint::parse(item.substr(equals + 1));
+        const auto id = static_cast<coraft::raft::node_id>(number(item.substr(0, equals), "peer id"));
+        auto addresses = item.substr(equals + 1);
+        const auto slash = addresses.find('/');
+        auto address = coraft::io::endpoint::parse(addresses.substr(0, slash));
         if (!address) usage("bad address " + std::string(item));
-        s.raft.members[static_cast<coraft::raft::node_id>(number(item.substr(0, equals), "peer id"))] =
-            *address;
+        if (slash != std::string_view::npos) {
+          auto client = coraft::io::endpoint::parse(addresses.substr(slash + 1));
+          if (!client) usage("bad client address " + std::string(item));
+          client_addresses[id] = client->to_string();
+        }
+        s.raft.members[id] = *address;
       }
+    } else if (flag == "--raft-listen") {
+      auto address = coraft::io::endpoint::parse(value);
+      if (!address) usage("bad --raft-listen address");
+      s.raft_listen = *address;
     } else if (flag == "--listen") {
       auto address = coraft::io::endpoint::parse(value);
       if (!address) usage("bad --listen address");
@@ -471,9 +616,20 @@ settings parse(int argc, char** argv) {
       usage("unknown flag " + std::string(flag));
     }
   }
-  if (!s.raft.members.contains(s.raft.id)) usage("--peers must list this member's --id");
-  if (s.raft.data_directory.empty()) usage("--data is required");
+  if (s.raft.id == 0) usage("--id is required, a number above 0");
   if (s.listen.port == 0) usage("--listen is required");
+  if (s.raft.join) {
+    if (!s.raft.members.empty()) usage("--join and --peers exclude each other");
+    if (!s.raft_listen) usage("--join needs --raft-listen, the address the others reach it at");
+    s.raft.members[s.raft.id] = *s.raft_listen;
+  } else {
+    if (!s.raft.members.contains(s.raft.id)) usage("--peers must list this member's --id");
+    if (s.raft_listen && s.raft_listen->to_string() != s.raft.members[s.raft.id].to_string())
+      usage("--raft-listen differs from this member's address in --peers");
+    client_addresses[s.raft.id] = s.listen.to_string();
+    for (auto& [id, address] : client_addresses) s.raft.info[id] = coraft::raft::to_bytes(address);
+  }
+  if (s.raft.data_directory.empty()) usage("--data is required");
   s.raft.transport.log = [](const std::string&) {};  // peers come and go; nothing to report
   return s;
 }
@@ -514,7 +670,7 @@ int main(int argc, char** argv) {
   coraft::co::scope scope(ex);
   scope.spawn(run_or_exit(raft));
   scope.spawn(kv.apply_committed());
-  scope.spawn(kv.announce_leadership());
+  scope.spawn(kv.publish_address());
   scope.spawn(kv.serve_clients(*listener));
   ex.run();
 }

@@ -1,5 +1,5 @@
-// store.hpp — the replicated state machine of coraft-kv: strings by key, a session table for
-// exactly-once commands, and the client addresses of the members that have led.
+// store.hpp — the replicated state machine of coraft-kv: strings by key, and a session table for
+// exactly-once commands. (The members' client addresses are in the Raft configuration.)
 //
 // Every member applies the same log entries in the same order, so apply() must be a pure function
 // of the state and the entry: no clock, no randomness, no I/O. Its result is the RESP reply the
@@ -44,18 +44,11 @@ struct stored_session {
 };
 BOOST_DESCRIBE_STRUCT(stored_session, (), (client, sequence, reply))
 
-struct stored_address {
-  std::uint32_t member = 0;
-  std::string address;
-};
-BOOST_DESCRIBE_STRUCT(stored_address, (), (member, address))
-
 struct snapshot_image {
   std::vector<stored_pair> data;
   std::vector<stored_session> sessions;
-  std::vector<stored_address> addresses;
 };
-BOOST_DESCRIBE_STRUCT(snapshot_image, (), (data, sessions, addresses))
+BOOST_DESCRIBE_STRUCT(snapshot_image, (), (data, sessions))
 
 // The commands coraft-kv knows: Redis's arity convention (n: exactly n words with the name;
 // -n: at least n), whether the command goes through the log, and whether a SESSION may wrap it.
@@ -73,8 +66,11 @@ inline const command_spec* find_command(std::string_view upper_name) {
       {"APPEND", 3, true},  {"STRLEN", 2, true},  {"MGET", -2, true},   {"MSET", -3, true},
       {"DBSIZE", 1, true},  {"PING", -1, false},  {"ECHO", 2, false},   {"INFO", -1, false},
       {"COMMAND", -1, false}, {"QUIT", -1, false}, {"SESSION", -4, false, false},
-      {"RAFT.TRANSFER", 2, false, false},  // hand the leadership to a member; answered by the leader
-      {"CORAFT.LEADER", 3, true},  // a new leader's client address, appended by the leader itself
+      // Membership and leadership, answered by the leader (a follower forwards them):
+      {"RAFT.TRANSFER", 2, false, false},  // hand the leadership to a member
+      {"RAFT.ADD", 4, false, false},       // add a member: id, Raft address, client address
+      {"RAFT.REMOVE", 2, false, false},    // remove a member
+      {"RAFT.MEMBERS", 1, false, false},   // the configuration, with each member's match index
   };
   for (const auto& c : commands)
     if (c.name == upper_name) return &c;
@@ -101,7 +97,7 @@ inline std::optional<std::string> check_command(const std::vector<std::string>& 
   std::string reply;
   if (arguments.empty()) return std::nullopt;
   const command_spec* spec = find_command(upper(arguments[0]));
-  if (!spec || spec->name == "CORAFT.LEADER") {
+  if (!spec) {
     std::string message = "ERR unknown command '" + arguments[0] + "', with args beginning with: ";
     for (std::size_t i = 1; i < arguments.size(); ++i) message += "'" + arguments[i] + "' ";
     resp::error(reply, message);
@@ -135,13 +131,11 @@ class store {
   }
 
   std::size_t size() const noexcept { return data_.size(); }
-  const std::map<std::uint32_t, std::string>& addresses() const noexcept { return addresses_; }
 
   std::vector<std::byte> snapshot() const {
     snapshot_image image;
     for (const auto& [key, value] : data_) image.data.push_back({key, value});
     for (const auto& [client, s] : sessions_) image.sessions.push_back({client, s.sequence, s.reply});
-    for (const auto& [member, address] : addresses_) image.addresses.push_back({member, address});
     return coraft::wire::encode(image);
   }
 
@@ -151,10 +145,8 @@ class store {
     if (!image) return false;
     data_.clear();
     sessions_.clear();
-    addresses_.clear();
     for (auto& p : image->data) data_.emplace(std::move(p.key), std::move(p.value));
     for (auto& s : image->sessions) sessions_[s.client] = {s.sequence, std::move(s.reply)};
-    for (auto& a : image->addresses) addresses_[a.member] = std::move(a.address);
     return true;
   }
 
@@ -266,10 +258,6 @@ class store {
       resp::simple(out, "OK");
     } else if (name == "DBSIZE") {
       resp::integer(out, static_cast<long long>(data_.size()));
-    } else if (name == "CORAFT.LEADER") {
-      if (auto member = to_integer(a[1]); member && *member > 0)
-        addresses_[static_cast<std::uint32_t>(*member)] = a[2];
-      resp::simple(out, "OK");
     } else {
       resp::error(out, "ERR unknown command '" + (a.empty() ? std::string() : a[0]) + "'");
     }
@@ -278,7 +266,6 @@ class store {
 
   std::map<std::string, std::string> data_;
   std::map<std::uint64_t, session> sessions_;
-  std::map<std::uint32_t, std::string> addresses_;  // client address of each member that led
 };
 
 }  // namespace kv

@@ -247,6 +247,10 @@ class node {
   // keep receiving: when the channel is full, the node stops applying (but not replicating).
   co::channel<applied_entry>& applied() noexcept { return applied_; }
 
+  // What this leader knows of member `id`'s log: the highest index known replicated there (for
+  // itself, what its disk holds); 0 for any member when this node does not lead.
+  index_t match_index(node_id id) const { return leading_ ? leading_->match_of(id_, id) : 0; }
+
   // Read-only views for tests and tools.
   const log_window& log() const noexcept { return log_; }
   node_id id() const noexcept { return id_; }
