@@ -153,11 +153,11 @@ class kv_server {
           missing = true;
         }
         if (missing && status.config_committed && !coraft::raft::is_joint(status.config)) {
-          (void)co_await raft_.node().change_membership(std::move(members));
+          auto published = co_await raft_.node().change_membership(std::move(members));
           status = raft_.node().status();
-          continue;
+          if (published) continue;
         }
-        if (missing) {  // a change is under way: look again once it has had time to end
+        if (missing) {  // a change is under way, or failed: look again once it has had time
           if (!co_await ex_.sleep_for(50ms)) co_return;
           status = raft_.node().status();
           continue;
@@ -626,7 +626,8 @@ settings parse(int argc, char** argv) {
     if (!s.raft.members.contains(s.raft.id)) usage("--peers must list this member's --id");
     if (s.raft_listen && s.raft_listen->to_string() != s.raft.members[s.raft.id].to_string())
       usage("--raft-listen differs from this member's address in --peers");
-    client_addresses[s.raft.id] = s.listen.to_string();
+    // Every first member must start from the same configuration: the client addresses are the
+    // ones --peers gives (a leader missing its own publishes it, publish_address).
     for (auto& [id, address] : client_addresses) s.raft.info[id] = coraft::raft::to_bytes(address);
   }
   if (s.raft.data_directory.empty()) usage("--data is required");

@@ -14,7 +14,11 @@ using namespace coraft::raft;
 
 namespace {
 
-member voter(node_id id) { return member{id, member_role::voter, to_bytes("h" + std::to_string(id)), {}}; }
+member voter(node_id id) {
+  std::string address = "h";
+  address += std::to_string(id);
+  return member{id, member_role::voter, to_bytes(address), {}};
+}
 member learner(node_id id) { return member{id, member_role::learner, {}, {}}; }
 
 configuration simple(std::vector<member> members) { return configuration{7, std::move(members), {}}; }

@@ -322,6 +322,42 @@ TEST_CASE("OneChangeAtATime: a second change while the first is under way is ref
   });
 }
 
+// What an application does when it learns that its member leads (coraft-kv publishes its client
+// address so): a change asked the moment role_change() says leader, before the role's coroutines
+// ran, waits for the leader's state and completes — not_leader there would be a lie the caller
+// could spin on.
+TEST_CASE("ChangeAtElection: a change asked as soon as the role says leader completes") {
+  for_each_seed("ChangeAtElection", [](simulation sim) {
+    cluster c(sim, 3);
+    std::vector<std::optional<co::result<raft::configuration>>> outcomes(3);
+    co::scope watchers(c.world());
+    for (int i = 0; i < 3; ++i) {
+      watchers.spawn([](test::member* n, std::optional<co::result<raft::configuration>>* out)
+                         -> co::task<void> {
+        raft::node_status seen = n->status();
+        while (seen.role != raft::role::leader) {
+          auto changed = co_await n->role_change(seen);
+          if (!changed) co_return;
+          seen = *changed;
+        }
+        std::vector<raft::member> members = seen.config.members;
+        for (raft::member& m : members)
+          if (m.id == seen.id) m.info = raft::to_bytes("leads");
+        *out = co_await n->change_membership(std::move(members));
+      }(c.node(i), &outcomes[i]));
+    }
+    const int leader = c.check_one_leader();
+    c.sleep(1s);
+    watchers.request_stop();
+    watchers.run_until_idle();
+    REQUIRE(outcomes[leader].has_value());
+    REQUIRE_MESSAGE(outcomes[leader]->has_value(), outcomes[leader]->error().message());
+    const raft::member* mine = raft::find_member((**outcomes[leader]).members, cluster::id(leader));
+    REQUIRE(mine != nullptr);
+    CHECK(raft::to_string(mine->info) == "leads");
+  });
+}
+
 TEST_CASE("LearnerSnapshot: a member added after the log was compacted catches up from the snapshot") {
   for_each_seed("LearnerSnapshot", [](simulation sim) {
     cluster c(sim, 3);

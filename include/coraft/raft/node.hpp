@@ -305,6 +305,7 @@ class node {
   void configuration_changed();
   bool follow_log_configurations(index_t from);
   co::task<co::result<proposal>> propose_entry(log_entry entry);
+  co::task<co::result<void>> await_leader_state();
   co::task<co::result<void>> await_final_configuration(index_t joint_index);
   co::task<co::result<void>> await_caught_up(node_id learner);
   std::error_code refusal_error(change_refusal why) const;

@@ -69,7 +69,7 @@ template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<co::result<configuration>> node<E, T, S>::change_membership(std::vector<member> next) {
   if (stopped_.is_set() || !life_) co_return make_error_code(errc::shut_down);
-  if (role_ != role::leader || !leading_) co_return make_error_code(errc::not_leader);
+  if (auto ready = co_await await_leader_state(); !ready) co_return ready.error();
   if (transfer_target_ != nobody) co_return make_error_code(errc::transferring_leadership);
   const configuration latest = configs_.latest();
   const bool committed = configs_.latest_index() <= commit_index_;
@@ -90,6 +90,21 @@ co::task<co::result<configuration>> node<E, T, S>::change_membership(std::vector
     if (auto left = co_await await_final_configuration(appended->index); !left) co_return left.error();
   }
   co_return configs_.at(commit_index_);
+}
+
+// A leader's state (replicators, match indexes) is set up by lead(), which the role loop starts
+// just after the role changes to leader: a caller that learnt of the role in between awaits it
+// (lead() announces it). Ends once it is there; with not_leader if this node does not lead (or
+// stops leading meanwhile), shut_down, or cancelled().
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<co::result<void>> node<E, T, S>::await_leader_state() {
+  const term_t term = current_term_;
+  while (still_in(role::leader, term) && !leading_ && !stopped_.is_set())
+    if (auto woken = co_await role_changed_.wait(); !woken) co_return woken.error();
+  if (stopped_.is_set()) co_return make_error_code(errc::shut_down);
+  if (!still_in(role::leader, term) || !leading_) co_return make_error_code(errc::not_leader);
+  co_return co::result<void>{};
 }
 
 // Awaits the commit of the configuration that leaves the joint one appended at `joint_index`:
@@ -115,6 +130,7 @@ co::task<co::result<void>> node<E, T, S>::await_final_configuration(index_t join
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<co::result<void>> node<E, T, S>::await_caught_up(node_id learner) {
+  if (auto ready = co_await await_leader_state(); !ready) co_return ready.error();
   const auto patience = std::chrono::duration_cast<io::duration>(options_.election_timeout);
   const term_t term = current_term_;
   index_t seen = 0;

@@ -402,6 +402,7 @@ co::task<void> node<E, T, S>::lead() {
   leading_ = &leading;
   sync_replicators(leading);  // a replicator for every member
   append_local(log_entry{current_term_, entry_kind::no_op, {}});
+  announce_role_change();  // the role was announced before its state was here (await_leader_state)
   replication.spawn(persist_own_log(&leading));
   if (options_.check_quorum) replication.spawn(check_quorum(&leading));
   replication.spawn(hand_over(&leading));
