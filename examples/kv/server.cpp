@@ -169,6 +169,23 @@ class kv_server {
     }
   }
 
+  // Looks once a second whether the cluster addresses an earlier life of this member (its data
+  // directory was lost, and it was started again with its old flags), and says once what to do.
+  // Ends when cancelled.
+  task<void> warn_if_lost() {
+    for (;;) {
+      if (!co_await ex_.sleep_for(1s)) co_return;
+      const auto status = raft_.node().status();
+      if (status.requests_for_lost_incarnation == 0) continue;
+      std::fprintf(stderr,
+                   "coraft-kv: the cluster knows member %u by a data directory this one is not (it "
+                   "was lost or replaced); this member takes no part: remove it (RAFT.REMOVE %u on "
+                   "another member), then start it again with --join on an empty --data\n",
+                   static_cast<unsigned>(status.id), static_cast<unsigned>(status.id));
+      co_return;
+    }
+  }
+
   // Accepts clients until cancelled; each is served in its own coroutine.
   task<void> serve_clients(executor::listener& listener) {
     coraft::co::scope clients(co_await coraft::co::current_context());
@@ -532,7 +549,15 @@ class kv_server {
             "\r\n";
     text += "commit_index:" + std::to_string(status.commit_index) + "\r\n";
     text += "last_applied:" + std::to_string(status.last_applied) + "\r\n";
-    text += "snapshot_index:" + std::to_string(status.first_index - 1) + "\r\n\r\n";
+    text += "snapshot_index:" + std::to_string(status.first_index - 1) + "\r\n";
+    char incarnation[17];
+    std::snprintf(incarnation, sizeof incarnation, "%016llx",
+                  static_cast<unsigned long long>(status.incarnation));
+    text += std::string("incarnation:") + incarnation + "\r\n";
+    text += "requests_for_lost_incarnation:" + std::to_string(status.requests_for_lost_incarnation) +
+            "\r\n";
+    text += "requests_from_lost_incarnation:" +
+            std::to_string(status.requests_from_lost_incarnation) + "\r\n\r\n";
     text += "# Keyspace\r\n";
     if (store_.size() > 0) text += "db0:keys=" + std::to_string(store_.size()) + ",expires=0,avg_ttl=0\r\n";
     return text;
@@ -672,6 +697,7 @@ int main(int argc, char** argv) {
   scope.spawn(run_or_exit(raft));
   scope.spawn(kv.apply_committed());
   scope.spawn(kv.publish_address());
+  scope.spawn(kv.warn_if_lost());
   scope.spawn(kv.serve_clients(*listener));
   ex.run();
 }

@@ -166,6 +166,23 @@ class cluster {
     return i;
   }
 
+  // Server i loses its data directory (an operator deleting it, a replaced disk) and starts again
+  // on the empty one: with the flags it had (the first members' list, or waiting to join), or, if
+  // `rejoins`, as a new member waiting to join — how a lost member is brought back, once the
+  // cluster has removed the identity it had.
+  void wipe(int i, bool rejoins = false) {
+    stop(i);
+    server& s = servers_[i];
+    if (production()) {
+      if (auto r = s.machine->disk().wipe(data_directory); !r)
+        throw std::system_error(r.error(), "wipe");
+    } else {
+      s.disk = raft::memory_disk{};
+    }
+    s.joins = s.joins || rejoins;
+    start(i);
+  }
+
   // The member record a configuration holds for server i: its id and its address.
   raft::member member_of(int i, raft::member_role role = raft::member_role::voter) const {
     return raft::member{id(i), role, raft::to_bytes(address_of(id(i))), {}};

@@ -196,6 +196,7 @@ struct exploding_storage {
     co_return co_await inner.load();
   }
   raft::write_id save_term_and_vote(raft::term_t t, raft::node_id v) { return inner.save_term_and_vote(t, v); }
+  raft::write_id save_incarnation(raft::incarnation_t i) { return inner.save_incarnation(i); }
   raft::write_id append(const raft::log_window& log, raft::index_t from) { return inner.append(log, from); }
   raft::write_id save_snapshot(raft::snapshot_meta m, raft::bytes d) {
     return inner.save_snapshot(m, std::move(d));
@@ -316,7 +317,10 @@ struct recording_storage {
   struct snapshot {
     raft::snapshot_meta meta;
   };
-  using write = std::variant<term_and_vote, entries_from, snapshot>;
+  struct incarnation {
+    raft::incarnation_t value;
+  };
+  using write = std::variant<term_and_vote, entries_from, snapshot, incarnation>;
 
   raft::memory_storage<sim::world> inner;
   std::vector<write> writes;
@@ -325,6 +329,10 @@ struct recording_storage {
   raft::write_id save_term_and_vote(raft::term_t t, raft::node_id v) {
     writes.push_back(term_and_vote{t, v});
     return inner.save_term_and_vote(t, v);
+  }
+  raft::write_id save_incarnation(raft::incarnation_t i) {
+    writes.push_back(incarnation{i});
+    return inner.save_incarnation(i);
   }
   raft::write_id append(const raft::log_window& log, raft::index_t from) {
     entries_from w{from, {}};

@@ -29,13 +29,18 @@ raft::index_t highest_log_index(cluster& c) {
   return highest;
 }
 
-// The entry committed at `index` is the no-op its leader appended when it took office, in the
-// term of the entry after it: the command at index + 1 is the first of that leader's term.
+// The command committed at `index` is the first of its leader's term: before it come only the
+// entries that leader made itself — the no-op it appended when it took office, then perhaps the
+// configuration entry recording the members' incarnations — all of that term.
 void check_first_of_term(cluster& c, raft::index_t index) {
-  if (index < 2) c.fail("command at index " + std::to_string(index) + " has no leader's no-op before it");
-  const raft::log_entry& before = c.checker().committed(index - 1);
   const raft::log_entry& first = c.checker().committed(index);
-  if (before.kind != raft::entry_kind::no_op || before.term != first.term)
+  raft::index_t i = index - 1;
+  while (i >= 1 && c.checker().committed(i).kind == raft::entry_kind::configuration &&
+         c.checker().committed(i).term == first.term)
+    --i;
+  if (i < 1) c.fail("command at index " + std::to_string(index) + " has no leader's no-op before it");
+  const raft::log_entry& opening = c.checker().committed(i);
+  if (opening.kind != raft::entry_kind::no_op || opening.term != first.term)
     c.fail("command at index " + std::to_string(index) + " does not follow its leader's no-op");
 }
 

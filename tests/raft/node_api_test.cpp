@@ -48,21 +48,27 @@ TEST_CASE("API: a lone node elects itself, and propose resumes once the entry is
   n.run_for(100ms);
   REQUIRE(outcome.has_value());
   REQUIRE(outcome->has_value());
-  CHECK((*outcome)->index == 2);  // after the leader's no-op
+  // After the leader's no-op and the configuration entry recording its incarnation.
+  CHECK((*outcome)->index == 3);
   CHECK((*outcome)->term == n.node.status().term);
   auto st = n.node.status();
-  CHECK(st.commit_index == 2);
-  CHECK(st.last_index == 2);
+  CHECK(st.commit_index == 3);
+  CHECK(st.last_index == 3);
   CHECK(st.first_index == 1);
-  // Both the no-op and the command wait in the apply channel, in order.
+  CHECK(st.config.members.at(0).incarnation == st.incarnation);
+  CHECK(st.incarnation != 0);
+  // The no-op, the configuration and the command wait in the apply channel, in order.
   auto first = n.node.applied().try_recv();
   auto second = n.node.applied().try_recv();
+  auto third = n.node.applied().try_recv();
   REQUIRE(first);
   REQUIRE(second);
+  REQUIRE(third);
   CHECK(first->kind == raft::entry_kind::no_op);
-  CHECK(second->index == 2);
-  CHECK(raft::to_string(second->payload) == "hello");
-  CHECK(n.disk.durable.entries.size() == 2);  // durable before it was acknowledged
+  CHECK(second->kind == raft::entry_kind::configuration);
+  CHECK(third->index == 3);
+  CHECK(raft::to_string(third->payload) == "hello");
+  CHECK(n.disk.durable.entries.size() == 3);  // durable before it was acknowledged
 }
 
 TEST_CASE("API: the apply channel is bounded: a stalled application stalls applying, not committing") {
@@ -74,7 +80,7 @@ TEST_CASE("API: the apply channel is bounded: a stalled application stalls apply
   for (int i = 0; i < 10; ++i) CHECK(n.node.start(command(i)).is_leader);
   n.run_for(200ms);
   auto st = n.node.status();
-  CHECK(st.commit_index == 11);
+  CHECK(st.commit_index == 12);  // the no-op, the configuration entry and ten commands
   CHECK(st.last_applied == 3);  // three buffered, the fourth waits for room
   CHECK(n.node.applied().size() == 3);
   for (int i = 0; i < 3; ++i) (void)n.node.applied().try_recv();

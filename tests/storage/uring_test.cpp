@@ -51,7 +51,7 @@ void flip_byte(const std::string& path, std::uint64_t offset) {
 
 }  // namespace
 
-TEST_CASE("real files: term, vote, log and snapshot come back as written") {
+TEST_CASE("real files: term, vote, incarnation, log and snapshot come back as written") {
   temp_directory top;
   const std::string directory = top / "node";
   const raft::file_storage_options small{.segment_size = 500};
@@ -59,7 +59,10 @@ TEST_CASE("real files: term, vote, log and snapshot come back as written") {
   {
     io::uring_executor executor;
     uring_storage storage(executor, directory, small);
-    REQUIRE(co::block_on(executor, storage.load()));
+    auto fresh = co::block_on(executor, storage.load());
+    REQUIRE(fresh);
+    CHECK(fresh->incarnation == 0);  // a new directory has none yet
+    storage.save_incarnation(0xfeedface12345678);
     storage.save_term_and_vote(7, 3);
     append_entries(storage, log, 60, 7);
     log.truncate_from(41);
@@ -74,6 +77,7 @@ TEST_CASE("real files: term, vote, log and snapshot come back as written") {
   REQUIRE_MESSAGE(state, state.error().message());
   CHECK(state->current_term == 7);
   CHECK(state->voted_for == 3);
+  CHECK(state->incarnation == 0xfeedface12345678);  // kept through later term and vote writes
   CHECK(state->snapshot == raft::snapshot_meta{20, 7});
   CHECK(raft::to_string(state->snapshot_data) == "twenty");
   CHECK(state->entries == entries_of(log));

@@ -116,8 +116,10 @@ TEST_CASE("codec: a struct is its fields in declaration order, with no tags") {
                                      .last_log_index = 300,
                                      .last_log_term = 4,
                                      .leadership_transfer = true,
-                                     .cluster = 3};
-  CHECK(wire::encode(args) == bytes_of({0x05, 0x02, 0xAC, 0x02, 0x04, 0x01, 0x03}));
+                                     .cluster = 3,
+                                     .sender_incarnation = 1,
+                                     .receiver_incarnation = 200};
+  CHECK(wire::encode(args) == bytes_of({0x05, 0x02, 0xAC, 0x02, 0x04, 0x01, 0x03, 0x01, 0xC8, 0x01}));
   const raft::log_entry entry{.term = 1, .kind = raft::entry_kind::no_op, .payload = bytes_of({9})};
   CHECK(wire::encode(entry) == bytes_of({0x01, 0x01, 0x01, 0x09}));
   const test::derived_message derived{{.id = 7}, "hi"};

@@ -31,6 +31,14 @@ namespace coraft::raft {
 // requests of another cluster. 0 means "none yet": a member waiting to be added to a cluster.
 using cluster_id = std::uint64_t;
 
+// Names one life of a member's data directory, drawn when the directory is first written and kept
+// in it: a member whose directory was lost comes back under the same id with another incarnation.
+// The configuration records the incarnation each member was found with (0 until its leader learnt
+// it); requests name the incarnations of sender and receiver, and a member drops those that name
+// an incarnation other than the one recorded (the sender's) or its own (the receiver's), so that a
+// member that forgot its vote and its log never votes or acknowledges under its old identity.
+using incarnation_t = std::uint64_t;
+
 enum class member_role : std::uint8_t {
   voter,    // votes, and counts toward every majority
   learner,  // receives the log and snapshots; never votes, never counts
@@ -46,9 +54,10 @@ struct member {
   member_role role = member_role::voter;
   bytes address;  // where the transport reaches it; opaque to the protocol
   bytes info;     // the application's own bytes about the member (coraft-kv: its client address)
+  incarnation_t incarnation = 0;  // its data directory's, once a leader bound it; 0 before
   friend bool operator==(const member&, const member&) = default;
 };
-BOOST_DESCRIBE_STRUCT(member, (), (id, role, address, info))
+BOOST_DESCRIBE_STRUCT(member, (), (id, role, address, info, incarnation))
 
 struct configuration {
   raft::cluster_id cluster = 0;

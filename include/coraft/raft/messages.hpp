@@ -13,7 +13,9 @@
 namespace coraft::raft {
 
 // Each request names the reply it is answered with (`args::reply`): the transports match them, and
-// the cluster it belongs to (`cluster`): a member drops requests of another cluster unanswered.
+// the cluster it belongs to (`cluster`): a member drops requests of another cluster unanswered; and
+// the incarnations of its sender and of the receiver it is meant for (configuration.hpp): a member
+// drops requests from or for an incarnation other than the one the configuration records.
 struct request_vote_reply;
 struct append_entries_reply;
 struct install_snapshot_reply;
@@ -30,11 +32,14 @@ struct request_vote_args {
   // their vote for having heard from that leader recently.
   bool leadership_transfer = false;
   raft::cluster_id cluster = 0;  // the sender's cluster
+  incarnation_t sender_incarnation = 0;    // the sender's own
+  incarnation_t receiver_incarnation = 0;  // the receiver's, as the sender's configuration has it
   using reply = request_vote_reply;  // what the request is answered with
   friend bool operator==(const request_vote_args&, const request_vote_args&) = default;
 };
 BOOST_DESCRIBE_STRUCT(request_vote_args, (),
-                      (term, candidate, last_log_index, last_log_term, leadership_transfer, cluster))
+                      (term, candidate, last_log_index, last_log_term, leadership_transfer, cluster,
+                       sender_incarnation, receiver_incarnation))
 
 struct request_vote_reply {
   term_t term = 0;            // the voter's current term, for the candidate to update itself
@@ -52,11 +57,14 @@ struct append_entries_args {
   std::vector<log_entry> entries;  // empty for a heartbeat
   index_t leader_commit = 0;    // leader's commit index
   raft::cluster_id cluster = 0;  // the sender's cluster
+  incarnation_t sender_incarnation = 0;    // the sender's own
+  incarnation_t receiver_incarnation = 0;  // the receiver's, as the sender's configuration has it
   using reply = append_entries_reply;  // what the request is answered with
   friend bool operator==(const append_entries_args&, const append_entries_args&) = default;
 };
 BOOST_DESCRIBE_STRUCT(append_entries_args, (),
-                      (term, leader, prev_log_index, prev_log_term, entries, leader_commit, cluster))
+                      (term, leader, prev_log_index, prev_log_term, entries, leader_commit, cluster,
+                       sender_incarnation, receiver_incarnation))
 
 struct append_entries_reply {
   term_t term = 0;       // the follower's current term, for the leader to update itself
@@ -69,10 +77,11 @@ struct append_entries_reply {
   // conflict_index the first index the follower holds with that term (or its log length + 1).
   term_t conflict_term = 0;
   index_t conflict_index = 0;
+  incarnation_t incarnation = 0;  // the follower's: its leader records it in the configuration
   friend bool operator==(const append_entries_reply&, const append_entries_reply&) = default;
 };
 BOOST_DESCRIBE_STRUCT(append_entries_reply, (),
-                      (term, success, match_index, conflict_term, conflict_index))
+                      (term, success, match_index, conflict_term, conflict_index, incarnation))
 
 // Invoked by the leader to send a snapshot to a follower that lags behind the leader's log (§7),
 // in chunks so that a large snapshot streams.
@@ -86,18 +95,22 @@ struct install_snapshot_args {
   bool done = false;           // true on the last chunk
   configuration config;        // the configuration in force at last_index (on every chunk)
   raft::cluster_id cluster = 0;  // the sender's cluster
+  incarnation_t sender_incarnation = 0;    // the sender's own
+  incarnation_t receiver_incarnation = 0;  // the receiver's, as the sender's configuration has it
   using reply = install_snapshot_reply;  // what the request is answered with
   friend bool operator==(const install_snapshot_args&, const install_snapshot_args&) = default;
 };
 BOOST_DESCRIBE_STRUCT(install_snapshot_args, (),
-                      (term, leader, last_index, last_term, offset, data, done, config, cluster))
+                      (term, leader, last_index, last_term, offset, data, done, config, cluster,
+                       sender_incarnation, receiver_incarnation))
 
 struct install_snapshot_reply {
   term_t term = 0;            // the follower's current term, for the leader to update itself
   bool accepted = false;      // the chunk was taken (and, when done, the snapshot is durable)
+  incarnation_t incarnation = 0;  // the follower's: its leader records it in the configuration
   friend bool operator==(const install_snapshot_reply&, const install_snapshot_reply&) = default;
 };
-BOOST_DESCRIBE_STRUCT(install_snapshot_reply, (), (term, accepted))
+BOOST_DESCRIBE_STRUCT(install_snapshot_reply, (), (term, accepted, incarnation))
 
 // Sent by a would-be candidate before it raises its term (PreVote, thesis §9.6): would the voter
 // grant a vote in the election it would start? Voters answer as for a RequestVote but change
@@ -108,10 +121,14 @@ struct pre_vote_args {
   index_t last_log_index = 0;   // index of its last log entry (§5.4)
   term_t last_log_term = 0;     // term of its last log entry (§5.4)
   raft::cluster_id cluster = 0;  // the sender's cluster
+  incarnation_t sender_incarnation = 0;    // the sender's own
+  incarnation_t receiver_incarnation = 0;  // the receiver's, as the sender's configuration has it
   using reply = pre_vote_reply;  // what the request is answered with
   friend bool operator==(const pre_vote_args&, const pre_vote_args&) = default;
 };
-BOOST_DESCRIBE_STRUCT(pre_vote_args, (), (term, candidate, last_log_index, last_log_term, cluster))
+BOOST_DESCRIBE_STRUCT(pre_vote_args, (),
+                      (term, candidate, last_log_index, last_log_term, cluster, sender_incarnation,
+                       receiver_incarnation))
 
 struct pre_vote_reply {
   term_t term = 0;            // the voter's own term (not the one asked about): a stranded
@@ -127,10 +144,13 @@ struct timeout_now_args {
   term_t term = 0;          // the leader's term
   node_id leader = nobody;  // the leader handing over
   raft::cluster_id cluster = 0;  // the sender's cluster
+  incarnation_t sender_incarnation = 0;    // the sender's own
+  incarnation_t receiver_incarnation = 0;  // the receiver's, as the sender's configuration has it
   using reply = timeout_now_reply;  // what the request is answered with
   friend bool operator==(const timeout_now_args&, const timeout_now_args&) = default;
 };
-BOOST_DESCRIBE_STRUCT(timeout_now_args, (), (term, leader, cluster))
+BOOST_DESCRIBE_STRUCT(timeout_now_args, (),
+                      (term, leader, cluster, sender_incarnation, receiver_incarnation))
 
 struct timeout_now_reply {
   term_t term = 0;          // the target's term, before it campaigns

@@ -85,6 +85,13 @@ struct node_status {
   // The node was given an initial configuration, but its storage held another: the stored one is
   // in force, and the one given was ignored.
   bool bootstrap_ignored = false;
+  incarnation_t incarnation = 0;  // this life of the member's data (configuration.hpp)
+  // Requests dropped because they were meant for an earlier incarnation of this member: the
+  // cluster knows it by data it has lost (a wiped data directory restarted with its old flags).
+  // It takes no part until it is removed and added back as a new member.
+  std::uint64_t requests_for_lost_incarnation = 0;
+  // Requests dropped because their sender is not the incarnation the configuration records.
+  std::uint64_t requests_from_lost_incarnation = 0;
 };
 
 // How a node comes by its first configuration.
@@ -185,7 +192,8 @@ class node {
     return {id_, current_term_, role_, leader_, commit_index_, last_applied_, log_.first_index(),
             log_.last_index(), elections_started_, pre_votes_started_, transfer_target_,
             configs_.latest(), configs_.latest_index(), configs_.latest_index() <= commit_index_,
-            bootstrap_ignored_};
+            bootstrap_ignored_, incarnation_, requests_for_lost_incarnation_,
+            requests_from_lost_incarnation_};
   }
 
   // Membership changes (§6; node/membership.hpp). Each is refused unless this node leads, and
@@ -291,6 +299,8 @@ class node {
 
   // Replication (leader side).
   co::task<void> replicate(peer_replication* replica, leader_state* leading);
+  void learn_incarnation(peer_replication& replica, incarnation_t incarnation, leader_state& leading);
+  void bind_incarnations(leader_state& leading);
   co::task<void> send_append(peer_replication* replica, append_entries_args args,
                              bool from_next_index, leader_state* leading);
   co::task<void> persist_own_log(leader_state* leading);
@@ -319,6 +329,16 @@ class node {
   co::task<void> serve();
   co::task<void> handle(inbound_rpc rpc);
   bool belongs_to_cluster(const rpc_request& request) const;
+  bool from_and_for_known_incarnations(const rpc_request& request);
+  // Stamps a request for `to` with this member's cluster and incarnation, and `to`'s incarnation as
+  // the latest configuration records it.
+  template <class Args>
+  void address(Args& args, node_id to) const {
+    args.cluster = cluster_;
+    args.sender_incarnation = incarnation_;
+    const member* m = find_member(configs_.latest(), to);
+    args.receiver_incarnation = m ? m->incarnation : 0;
+  }
   // Each yields the reply, or nothing when what it must make durable first could not be: the
   // node then stays silent, as if the request had been lost.
   co::task<std::optional<request_vote_reply>> on_request_vote(request_vote_args args);
@@ -341,6 +361,15 @@ class node {
   void end_run();
 
   io::duration random_election_timeout();
+  // A new incarnation: the seeded generator's next draw mixed with the executor's clock, so that
+  // two lives of one member differ even when their options (and so their seeds) are the same.
+  incarnation_t draw_incarnation() {
+    const auto now = static_cast<std::uint64_t>(executor_.now().time_since_epoch().count());
+    io::seeded_random mixed(election_random_.next() ^ now);
+    incarnation_t drawn = 0;
+    while (drawn == 0) drawn = mixed.next();
+    return drawn;
+  }
   void restart_election_timer();
   bool is_voter_now() const noexcept { return is_voter(configs_.latest(), id_); }
 
@@ -358,6 +387,8 @@ class node {
   log_window log_;
   write_id term_write_ = 0;       // the write that carries current_term_ and voted_for_: no reply
                                   // leaves before it is durable
+  incarnation_t incarnation_ = 0;  // this life of the storage's data (configuration.hpp); set by
+                                   // run() from the storage, or drawn and stored on a new one
 
   // The configurations in the log, the latest in force from the moment it is appended (§4.1): who
   // votes, who counts toward a majority, whom a leader replicates to. Changes with the log only.
@@ -384,6 +415,8 @@ class node {
   bool campaign_for_transfer_ = false;
   std::uint64_t elections_started_ = 0;
   std::uint64_t pre_votes_started_ = 0;
+  std::uint64_t requests_for_lost_incarnation_ = 0;   // dropped: meant for an earlier life of ours
+  std::uint64_t requests_from_lost_incarnation_ = 0;  // dropped: the sender is not who it was
 
   // The election timer (§5.2, Figure 2): when a follower becomes a candidate, and when a candidacy
   // times out. Restarted only by AppendEntries or InstallSnapshot from the leader of the current

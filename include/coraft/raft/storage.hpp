@@ -44,18 +44,22 @@ struct snapshot_meta {
 struct persistent_state {
   term_t current_term = 0;
   node_id voted_for = nobody;
+  incarnation_t incarnation = 0;   // this life of the data (configuration.hpp); 0: none stored yet
   snapshot_meta snapshot;          // the latest durable snapshot, if any
   bytes snapshot_data;             // its contents, as the application produced them
   std::vector<log_entry> entries;  // the log after the snapshot: from snapshot.last_index + 1
 };
 
 template <class S>
-concept storage = requires(S& s, term_t term, node_id vote, const log_window& log, index_t from,
+concept storage = requires(S& s, term_t term, node_id vote, incarnation_t incarnation,
+                           const log_window& log, index_t from,
                            snapshot_meta snapshot, bytes data, write_id w) {
   // Read what was durable at the last crash. Called once, before any write.
   { s.load() } -> std::same_as<co::task<co::result<persistent_state>>>;
   // Replace the term and vote.
   { s.save_term_and_vote(term, vote) } -> std::same_as<write_id>;
+  // Record the incarnation of the data (once, on a storage that had none).
+  { s.save_incarnation(incarnation) } -> std::same_as<write_id>;
   // Make the stored log equal `log` from index `from` on: entries from..log.last_index() are
   // written, whatever the storage held at `from` and after is dropped. The entries are read (copied
   // or encoded) during the call.

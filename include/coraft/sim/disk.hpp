@@ -224,6 +224,21 @@ class disk {
     return names;
   }
 
+  // Empties the directory at `path`, at once and durably, as an operator deleting a data
+  // directory's files (or a replaced device) would: the files go, the directory stays.
+  co::result<void> wipe(const std::string& path) {
+    auto found = lookup(path);
+    if (!found) return found.error();
+    node& dir = nodes_.at(*found);
+    if (!dir.directory) return co::errno_code(ENOTDIR);
+    dir.entries.clear();
+    dir.durable_entries.clear();
+    dir.durable_version = ++dir.version;
+    world_->note(owner_, "wipe", *found);
+    collect_garbage();
+    return {};
+  }
+
   // ---- file content ----------------------------------------------------------------------------
 
   co::result<std::size_t> read(const file& f, std::span<std::byte> buffer, std::uint64_t offset) {

@@ -27,7 +27,7 @@ template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::handle(inbound_rpc rpc) {
   co::context ctx = co_await co::current_context();
-  if (!belongs_to_cluster(rpc.request)) co_return;
+  if (!belongs_to_cluster(rpc.request) || !from_and_for_known_incarnations(rpc.request)) co_return;
   std::optional<rpc_reply> reply;
   if (auto* vote = std::get_if<request_vote_args>(&rpc.request)) {
     if (auto r = co_await on_request_vote(std::move(*vote))) reply = std::move(*r);
@@ -45,6 +45,9 @@ co::task<void> node<E, T, S>::handle(inbound_rpc rpc) {
   // No reply carries a term or a vote that is not durable, rejections included: a member whose
   // disk fails stays silent rather than depose a leader with a term it could forget.
   if (!co_await storage_.durable(term_write_)) co_return;
+  // A leader learns a follower's incarnation from its replies, and records it (bind_incarnations).
+  if (auto* appended = std::get_if<append_entries_reply>(&*reply)) appended->incarnation = incarnation_;
+  if (auto* installed = std::get_if<install_snapshot_reply>(&*reply)) installed->incarnation = incarnation_;
   if (!ctx.stop.stop_requested()) rpc.respond(std::move(*reply));
 }
 
@@ -60,6 +63,33 @@ bool node<E, T, S>::belongs_to_cluster(const rpc_request& request) const {
   if (cluster_ != 0) return theirs == cluster_;
   return theirs != 0 && (std::holds_alternative<append_entries_args>(request) ||
                          std::holds_alternative<install_snapshot_args>(request));
+}
+
+// Whether a request comes from the incarnation of its sender that the latest configuration
+// records, and is meant for this incarnation of this member (configuration.hpp); 0 stands for
+// "not recorded yet" on either side. Others are dropped unanswered and counted: a member whose
+// data was lost never votes or acknowledges under its old identity, and one that lost its data
+// disturbs nobody with its campaigns.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+bool node<E, T, S>::from_and_for_known_incarnations(const rpc_request& request) {
+  return std::visit(
+      [this](const auto& args) {
+        if (args.receiver_incarnation != 0 && args.receiver_incarnation != incarnation_) {
+          ++requests_for_lost_incarnation_;
+          return false;
+        }
+        node_id sender = nobody;
+        if constexpr (requires { args.candidate; }) sender = args.candidate;
+        else sender = args.leader;
+        const member* known = find_member(configs_.latest(), sender);
+        if (known && known->incarnation != 0 && known->incarnation != args.sender_incarnation) {
+          ++requests_from_lost_incarnation_;
+          return false;
+        }
+        return true;
+      },
+      request);
 }
 
 // Any message with a higher term makes the receiver adopt it and become a follower (§5.1). The

@@ -73,6 +73,11 @@ co::task<co::result<configuration>> node<E, T, S>::change_membership(std::vector
   if (transfer_target_ != nobody) co_return make_error_code(errc::transferring_leadership);
   const configuration latest = configs_.latest();
   const bool committed = configs_.latest_index() <= commit_index_;
+  // Incarnations are the node's to record (bind_incarnations), never the caller's to change.
+  for (member& m : next) {
+    const member* known = find_member(latest.members, m.id);
+    m.incarnation = known ? known->incarnation : 0;
+  }
   const change_refusal why = membership_change_decision(
       latest, committed, next, catch_up_view{log_.last_index(), options_.learner_catch_up_entries},
       [&](node_id id) { return leading_->match_of(id_, id); });

@@ -57,7 +57,6 @@ append_entries_args node<E, T, S>::next_append(index_t from, bool with_entries) 
   args.prev_log_index = from - 1;
   args.prev_log_term = log_.term_at(args.prev_log_index);
   args.leader_commit = commit_index_;
-  args.cluster = cluster_;
   if (!with_entries) return args;
   std::size_t bytes_taken = append_entries_overhead(options_.max_entries_per_append);
   for (index_t i = from; i <= log_.last_index(); ++i) {
@@ -127,12 +126,16 @@ co::task<void> node<E, T, S>::send_append(peer_replication* replica_ptr, append_
   const term_t term = args.term;
   const index_t prev = args.prev_log_index;
   const io::time_point sent_at = executor_.now();
+  address(args, replica_ptr->peer);
   auto reply = co_await transport_.call(replica_ptr->peer, std::move(args));
   if (reply && observe_term(reply->term)) co_return;
   if (!still_in(role::leader, term)) co_return;
   peer_replication& replica = *replica_ptr;
   replica.wake.set();
-  if (reply && reply->term == term) replica.heard_at = executor_.now();
+  if (reply && reply->term == term) {
+    replica.heard_at = executor_.now();
+    learn_incarnation(replica, reply->incarnation, *leading);
+  }
   if (!reply) {
     replica.progress.failed(sent_at, options_.heartbeat_interval, from_next_index);
   } else if (reply->term != term) {
@@ -174,12 +177,15 @@ co::task<void> node<E, T, S>::send_snapshot(peer_replication* replica_ptr, leade
                      data->begin() + static_cast<std::ptrdiff_t>(offset + chunk));
     args.done = offset + chunk == data->size();
     args.config = meta.config;
-    args.cluster = cluster_;
+    address(args, peer);
     sent_at = executor_.now();
     auto reply = co_await transport_.call(peer, std::move(args));
     if (reply && observe_term(reply->term)) co_return;
     if (!still_in(role::leader, term)) co_return;
-    if (reply && reply->term == term) replica_ptr->heard_at = executor_.now();
+    if (reply && reply->term == term) {
+      replica_ptr->heard_at = executor_.now();
+      learn_incarnation(*replica_ptr, reply->incarnation, *leading);
+    }
     if (!reply || !reply->accepted) break;
     offset += chunk;
     if (offset == data->size()) {
@@ -248,9 +254,51 @@ void node<E, T, S>::after_commit_as_leader(leader_state& leading) {
     } else if (!is_voter(latest, id_) && !leading.leaving) {
       leading.leaving = true;
       leading.replication->spawn(leave_cluster(&leading));
+    } else {
+      bind_incarnations(leading);
     }
   }
   sync_replicators(leading);
+}
+
+// A peer's reply named its incarnation: the first one of this term is recorded in the
+// configuration if it holds none for the peer yet (bind_incarnations).
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::learn_incarnation(peer_replication& replica, incarnation_t incarnation,
+                                      leader_state& leading) {
+  if (incarnation == 0 || replica.incarnation == incarnation) return;
+  replica.incarnation = incarnation;
+  bind_incarnations(leading);
+}
+
+// Records in the configuration the incarnation of each member that has none there yet and whose
+// incarnation this leader knows (its own, or a peer's from its replies): one configuration entry,
+// which changes nobody's role, once every member's is known (or an election timeout into the
+// leadership, with those known then), so that a new cluster records all of them in one entry. Only
+// while the latest configuration is committed and not joint and no transfer or departure is under
+// way; each commit, each reply with a new incarnation and each CheckQuorum round look again. From then on the members
+// drop requests from other incarnations of those members, and those members requests meant for
+// earlier incarnations of themselves (configuration.hpp).
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::bind_incarnations(leader_state& leading) {
+  if (configs_.latest_index() > commit_index_ || is_joint(configs_.latest())) return;
+  if (leading.leaving || transfer_target_ != nobody) return;
+  std::vector<member> members = configs_.latest().members;
+  bool learnt = false;
+  bool all_known = true;
+  for (member& m : members) {
+    if (m.incarnation != 0) continue;
+    const peer_replication* replica = m.id == id_ ? nullptr : leading.find(m.id);
+    m.incarnation = m.id == id_ ? incarnation_ : (replica ? replica->incarnation : 0);
+    learnt = learnt || m.incarnation != 0;
+    all_known = all_known && m.incarnation != 0;
+  }
+  const auto patience = std::chrono::duration_cast<io::duration>(options_.election_timeout);
+  if (!learnt || (!all_known && executor_.now() < leading.since + patience)) return;
+  configuration next{cluster_, std::move(members), {}};
+  append_local(log_entry{current_term_, entry_kind::configuration, wire::encode(next)});
 }
 
 // A leader removed from the configuration, once its removal has committed: hands its leadership

@@ -21,6 +21,7 @@ struct node<E, T, S>::peer_replication {
   io::time_point heard_at;  // the last reply of this term (CheckQuorum); when replication to it
                             // began until the first
   co::event progressed;     // set when the match index grows (a transfer awaits it)
+  incarnation_t incarnation = 0;  // the peer's, as its replies of this term say; 0 before one
   // No configuration since the commit index names the peer any more: its replicator ends, and
   // the requests still on their way are folded into this record, which nobody reads again.
   bool removed = false;
@@ -38,6 +39,7 @@ struct node<E, T, S>::leader_state {
   co::event own_log_grew;               // new entries for persist_own_log()
   co::scope* replication = nullptr;     // the scope of lead(): every replicator runs in it
   bool leaving = false;                 // removed from the configuration: handing over, then out
+  io::time_point since{};               // when this leadership began
 
   // The peer's replication, or null when it is not (or no longer) replicated to.
   peer_replication* find(node_id peer) {
@@ -75,6 +77,11 @@ co::task<void> node<E, T, S>::run() {
       throw std::system_error(recovered.error(), "coraft::raft::node: cannot load its storage");
     current_term_ = recovered->current_term;
     voted_for_ = recovered->voted_for;
+    incarnation_ = recovered->incarnation;
+    if (incarnation_ == 0) {  // a new data directory (or one lost): its life starts here
+      incarnation_ = draw_incarnation();
+      term_write_ = storage_.save_incarnation(incarnation_);  // durable before any reply
+    }
     snapshot_ = recovered->snapshot;
     snapshot_data_ = std::make_shared<const bytes>(std::move(recovered->snapshot_data));
     log_.reset(snapshot_.last_index, snapshot_.last_term,
@@ -281,7 +288,6 @@ co::task<bool> node<E, T, S>::pre_vote_won() {
   ballot grants{configs_.latest(), {id_}};
   if (grants.won()) co_return true;
   pre_vote_args args{term + 1, id_, log_.last_index(), log_.last_term()};
-  args.cluster = cluster_;
   co::event decided;  // a majority granted, or the election timer restarted
   co::scope ballots(co_await co::current_context());
   for (node_id peer : other_voters(grants.config, id_))
@@ -300,6 +306,7 @@ template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::request_pre_vote(node_id peer, pre_vote_args args, ballot* grants,
                                                co::event* decided) {
+  address(args, peer);
   auto reply = co_await transport_.call(peer, args);
   if (!reply) co_return;
   if (!reply->vote_granted) {
@@ -339,7 +346,6 @@ co::task<void> node<E, T, S>::campaign() {
   raise_term(current_term_ + 1, id_);
   restart_election_timer();
   request_vote_args args{current_term_, id_, log_.last_index(), log_.last_term(), for_transfer};
-  args.cluster = cluster_;
   // Nobody hears of the term before it is durable (Figure 2). A failing disk holds the candidacy
   // here, in this term, retrying with a growing pause: the node neither raises its term again nor
   // sends one it could forget in a crash, so a member with a sick disk disturbs nobody.
@@ -381,6 +387,7 @@ template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::request_vote(node_id peer, request_vote_args args, ballot* votes,
                                            co::event* won) {
+  address(args, peer);
   auto reply = co_await transport_.call(peer, args);
   if (!reply) co_return;
   if (observe_term(reply->term)) co_return;
@@ -399,6 +406,7 @@ co::task<void> node<E, T, S>::lead() {
   leader_state leading;
   co::scope replication(co_await co::current_context());
   leading.replication = &replication;
+  leading.since = executor_.now();
   leading_ = &leading;
   sync_replicators(leading);  // a replicator for every member
   append_local(log_entry{current_term_, entry_kind::no_op, {}});
@@ -436,6 +444,7 @@ co::task<void> node<E, T, S>::check_quorum(leader_state* leading) {
       become(role::follower);
       co_return;
     }
+    bind_incarnations(*leading);  // a member that never answered is not waited for any longer
   }
 }
 
@@ -528,7 +537,9 @@ co::task<void> node<E, T, S>::send_timeout_now(node_id target) {
   const term_t term = current_term_;
   const auto retry = std::chrono::duration_cast<io::duration>(options_.heartbeat_interval);
   for (;;) {
-    auto reply = co_await transport_.call(target, timeout_now_args{term, id_, cluster_});
+    timeout_now_args args{term, id_};
+    address(args, target);
+    auto reply = co_await transport_.call(target, std::move(args));
     if (reply && observe_term(reply->term)) co_return;
     if (reply || !transfer_running(target, term) || executor_.now() + retry >= transfer_give_up_)
       co_return;

@@ -101,19 +101,20 @@ class file_storage {
     const snapshot_meta& stored = found->state.snapshot;
     if (stored.last_index != 0 || !stored.config.members.empty()) stored_snapshot_ = stored.last_index;
     statistics_.torn_bytes_cut += found->tail_bytes_cut;
+    meta_ = meta_write{found->state.current_term, found->state.voted_for, found->state.incarnation};
     loaded_ = true;
     co_return std::move(found->state);
   }
 
   write_id save_term_and_vote(term_t term, node_id vote) {
-    const write_id id = begin_write();
-    if (auto* queued = mergeable<meta_write>()) {
-      *queued = meta_write{term, vote};  // only the newest term and vote need reach the disk
-      pending_.back().last = id;
-    } else {
-      pending_.push_back(step{id, id, false, meta_write{term, vote}});
-    }
-    return id;
+    meta_.term = term;
+    meta_.vote = vote;
+    return queue_meta();
+  }
+
+  write_id save_incarnation(incarnation_t incarnation) {
+    meta_.incarnation = incarnation;
+    return queue_meta();
   }
 
   write_id append(const log_window& log, index_t from) {
@@ -200,9 +201,10 @@ class file_storage {
     std::uint64_t length;
     std::vector<index_t> removed;  // last first
   };
-  struct meta_write {
-    term_t term;
-    node_id vote;
+  struct meta_write {  // the whole of a meta slot's state, as last asked for
+    term_t term = 0;
+    node_id vote = nobody;
+    incarnation_t incarnation = 0;
   };
   struct snapshot_write {
     snapshot_meta meta;
@@ -217,6 +219,18 @@ class file_storage {
     bool attempted;  // a flush tried it: its file may hold some of its bytes, so it must not shrink
     std::variant<segment_write, segment_cut, meta_write, snapshot_write> action;
   };
+
+  // Queues the meta slot's state as it now is: only the newest need reach the disk.
+  write_id queue_meta() {
+    const write_id id = begin_write();
+    if (auto* queued = mergeable<meta_write>()) {
+      *queued = meta_;
+      pending_.back().last = id;
+    } else {
+      pending_.push_back(step{id, id, false, meta_});
+    }
+    return id;
+  }
 
   write_id begin_write() {
     if (!loaded_) throw std::logic_error("coraft::raft::file_storage: write before load()");
@@ -308,7 +322,7 @@ class file_storage {
   // The first time, the file is prepared as meta.tmp and renamed into place, so that no crash can
   // leave a `meta` without a valid slot. Awaits the write and the syncs. `m` belongs to the flush.
   co::task<co::result<void>> write_meta(const meta_write& m) {
-    const format::meta_slot slot{meta_sequence_ + 1, m.term, m.vote};
+    const format::meta_slot slot{meta_sequence_ + 1, m.term, m.vote, m.incarnation};
     const auto encoded = format::encode_meta_slot(slot);
     const iovec piece{const_cast<std::byte*>(encoded.data()), encoded.size()};
     const std::uint64_t offset = format::meta_slot_offset(slot.sequence);
@@ -432,6 +446,7 @@ class file_storage {
   write_id durable_ = 0;              // every write up to here is durable
   std::optional<file> meta_file_;     // open once the file exists
   std::uint64_t meta_sequence_ = 0;   // of the slot holding the newest durable term and vote
+  meta_write meta_;                   // the term, vote and incarnation last asked for
   std::optional<index_t> stored_snapshot_;  // last index of the snapshot file in place, if any
   std::optional<file> segment_file_;  // the segment last written, kept open
   index_t open_segment_ = 0;          // its first index

@@ -2,20 +2,22 @@
 //
 // A data directory holds:
 //
-//   meta                                   current term and vote, in two alternating slots
+//   meta                                   current term, vote and the directory's incarnation, in
+//                                          two alternating slots
 //   log-<first index, 20 digits>           a log segment: records, appended, never rewritten
 //   snapshot-<last index, 20 digits>       the snapshot (§7) covering every entry up to that index
 //   meta.tmp, snapshot.tmp                 files being prepared; removed when the storage opens
 //
 // All integers are unsigned little-endian; every checksum is CRC-32C (wire/crc32c.hpp).
 //
-// meta: two 32-byte slots, at offsets 0 and 512 (distinct disk sectors, so that one torn write
+// meta: two 40-byte slots, at offsets 0 and 512 (distinct disk sectors, so that one torn write
 // cannot damage both). Each write goes to the slot *not* holding the newest durable state, with the
 // next sequence number; the valid slot with the higher sequence wins.
 //
 //    0  4  magic "CRMT"          16  8  current_term
-//    4  4  format version (1)    24  4  voted_for
-//    8  8  sequence (>= 1)       28  4  CRC-32C of bytes 0..27
+//    4  4  format version (2)    24  8  incarnation (configuration.hpp; 0: none yet)
+//    8  8  sequence (>= 1)       32  4  voted_for
+//                                36  4  CRC-32C of bytes 0..35
 //
 // log segment: records back to back, from offset 0, of consecutive indexes starting at the index
 // in the file's name. A segment is closed (a new one started) once it reaches the configured size.
@@ -29,7 +31,7 @@
 // wire codec's encoding), then the application's data.
 //
 //    0  4  magic "CRSN"          32  4  CRC-32C of the data
-//    4  4  format version (1)    36  4  configuration length c
+//    4  4  format version (2)    36  4  configuration length c
 //    8  8  last included index   40  4  CRC-32C of the configuration
 //   16  8  last included term    44  4  CRC-32C of bytes 0..43
 //   24  8  data length n         48  c  configuration, then n bytes of data
@@ -56,7 +58,7 @@
 
 namespace coraft::raft::format {
 
-inline constexpr std::uint32_t version = 1;
+inline constexpr std::uint32_t version = 2;
 
 // ---- little-endian fields -----------------------------------------------------------------------
 
@@ -115,13 +117,14 @@ inline std::optional<index_t> parse_numbered_name(std::string_view name, std::st
 // ---- meta slots ---------------------------------------------------------------------------------
 
 inline constexpr std::uint32_t meta_magic = magic("CRMT");
-inline constexpr std::size_t meta_slot_size = 32;
+inline constexpr std::size_t meta_slot_size = 40;
 inline constexpr std::uint64_t meta_slot_stride = 512;
 
 struct meta_slot {
   std::uint64_t sequence = 0;
   term_t current_term = 0;
   node_id voted_for = nobody;
+  incarnation_t incarnation = 0;  // the data directory's (configuration.hpp); 0 before it has one
 };
 
 // Sequence s is written to slot s % 2: consecutive writes alternate.
@@ -135,8 +138,9 @@ inline std::array<std::byte, meta_slot_size> encode_meta_slot(const meta_slot& s
   store<std::uint32_t>(&out[4], version);
   store<std::uint64_t>(&out[8], slot.sequence);
   store<std::uint64_t>(&out[16], slot.current_term);
-  store<std::uint32_t>(&out[24], slot.voted_for);
-  store<std::uint32_t>(&out[28], wire::crc32c(std::span(out).first(28)));
+  store<std::uint64_t>(&out[24], slot.incarnation);
+  store<std::uint32_t>(&out[32], slot.voted_for);
+  store<std::uint32_t>(&out[36], wire::crc32c(std::span(out).first(36)));
   return out;
 }
 
@@ -145,9 +149,9 @@ inline std::optional<meta_slot> decode_meta_slot(std::span<const std::byte> byte
   if (bytes.size() < meta_slot_size) return std::nullopt;
   if (load<std::uint32_t>(&bytes[0]) != meta_magic || load<std::uint32_t>(&bytes[4]) != version)
     return std::nullopt;
-  if (load<std::uint32_t>(&bytes[28]) != wire::crc32c(bytes.first(28))) return std::nullopt;
+  if (load<std::uint32_t>(&bytes[36]) != wire::crc32c(bytes.first(36))) return std::nullopt;
   meta_slot slot{load<std::uint64_t>(&bytes[8]), load<std::uint64_t>(&bytes[16]),
-                 load<std::uint32_t>(&bytes[24])};
+                 load<std::uint32_t>(&bytes[32]), load<std::uint64_t>(&bytes[24])};
   if (slot.sequence == 0) return std::nullopt;
   return slot;
 }

@@ -52,6 +52,11 @@ class memory_storage {
     return issued_;
   }
 
+  write_id save_incarnation(incarnation_t incarnation) {
+    pending_.push_back({++issued_, incarnation_write{incarnation}});
+    return issued_;
+  }
+
   write_id append(const log_window& log, index_t from) {
     entries_from write{from, {}};
     for (index_t i = from; i <= log.last_index(); ++i) write.entries.push_back(log.at(i));
@@ -102,6 +107,9 @@ class memory_storage {
     term_t term;
     node_id vote;
   };
+  struct incarnation_write {
+    incarnation_t incarnation;
+  };
   struct entries_from {
     index_t from;
     std::vector<log_entry> entries;
@@ -112,7 +120,7 @@ class memory_storage {
   };
   struct write {
     write_id id;
-    std::variant<term_and_vote, entries_from, snapshot_write> change;
+    std::variant<term_and_vote, incarnation_write, entries_from, snapshot_write> change;
   };
 
   void apply_through(write_id target) {
@@ -128,6 +136,7 @@ class memory_storage {
     disk_.durable.current_term = change.term;
     disk_.durable.voted_for = change.vote;
   }
+  void apply(incarnation_write& change) { disk_.durable.incarnation = change.incarnation; }
   void apply(entries_from& change) {
     auto& state = disk_.durable;
     const index_t base = state.snapshot.last_index;  // entries[k] is the entry at base + 1 + k

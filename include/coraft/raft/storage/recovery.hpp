@@ -246,6 +246,7 @@ co::task<co::result<void>> read_meta(Executor& executor, std::string path,
   }
   out->state.current_term = newest->current_term;
   out->state.voted_for = newest->voted_for;
+  out->state.incarnation = newest->incarnation;
   out->meta_sequence = newest->sequence;
   out->meta_file.emplace(std::move(*f));
   co_return co::result<void>{};
