@@ -275,17 +275,22 @@ void node<E, T, S>::learn_incarnation(peer_replication& replica, incarnation_t i
 // Records in the configuration the incarnation of each member that has none there yet and whose
 // incarnation this leader knows (its own, or a peer's from its replies): one configuration entry,
 // which changes nobody's role, once every member's is known (or an election timeout into the
-// leadership, with those known then), so that a new cluster records all of them in one entry. Only
-// while the latest configuration is committed and not joint and no transfer or departure is under
-// way; each commit, each reply with a new incarnation and each CheckQuorum round look again. From then on the members
-// drop requests from other incarnations of those members, and those members requests meant for
-// earlier incarnations of themselves (configuration.hpp).
+// leadership, with those known then), so that a new cluster records all of them in one entry.
+// Only while the latest configuration is committed and not joint and no transfer or departure is
+// under way; each commit, each reply with a new incarnation and each CheckQuorum round look
+// again. From then on the members drop requests from other incarnations of those members, and
+// those members requests meant for earlier incarnations of themselves (configuration.hpp).
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 void node<E, T, S>::bind_incarnations(leader_state& leading) {
-  if (configs_.latest_index() > commit_index_ || is_joint(configs_.latest())) return;
+  const configuration& latest = configs_.latest();
+  if (configs_.latest_index() > commit_index_ || is_joint(latest)) return;
   if (leading.leaving || transfer_target_ != nobody) return;
-  std::vector<member> members = configs_.latest().members;
+  // Called on every commit: once all are recorded, it looks without copying anything.
+  if (std::none_of(latest.members.begin(), latest.members.end(),
+                   [](const member& m) { return m.incarnation == 0; }))
+    return;
+  std::vector<member> members = latest.members;
   bool learnt = false;
   bool all_known = true;
   for (member& m : members) {
