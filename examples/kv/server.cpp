@@ -364,6 +364,12 @@ class kv_server {
       kv::resp::simple(reply, "OK");
       co_return reply;
     }
+    if (added.error() == coraft::raft::errc::learner_behind) {
+      kv::resp::error(reply, "TRYAGAIN member " + id_text +
+                                 " is a learner that has not caught up with the leader; send "
+                                 "RAFT.ADD again to make it a voter");
+      co_return reply;
+    }
     if (added.error() == coraft::raft::errc::bad_member)
       co_return membership_error(added.error(), "member " + id_text +
                                                     " is a voter at other addresses; remove it first");

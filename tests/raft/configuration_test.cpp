@@ -98,6 +98,13 @@ TEST_CASE("Change: validated against the latest configuration, which must be com
   CHECK(decide(c, true, {voter(1), voter(2), voter(3), voter(5)}) == change_refusal::learner_behind);
   match[4] = 89;  // 11 behind, one more than allowed
   CHECK(decide(c, true, {voter(1), voter(2), voter(3), voter(4)}) == change_refusal::learner_behind);
+  // A learner never heard from is not caught up, however short the leader's log.
+  match[4] = 0;
+  CHECK(membership_change_decision(c, true, {voter(1), voter(2), voter(3), voter(4)},
+                                   catch_up_view{3, 10}, of) == change_refusal::learner_behind);
+  match[4] = 1;
+  CHECK(membership_change_decision(c, true, {voter(1), voter(2), voter(3), voter(4)},
+                                   catch_up_view{3, 10}, of) == change_refusal::none);
   CHECK(decide(c, true, {voter(1), voter(1)}) == change_refusal::duplicate_member);
   CHECK(decide(c, true, {voter(0)}) == change_refusal::duplicate_member);
   // Removing members, or a voter becoming a learner, needs no catch-up.
@@ -147,4 +154,23 @@ TEST_CASE("Configuration: round-trips through the wire codec, addresses and all"
   auto decoded = coraft::wire::decode<configuration>(coraft::wire::encode(c));
   REQUIRE(decoded.has_value());
   CHECK(*decoded == c);
+}
+
+TEST_CASE("Change: an entry that only records incarnations is the leader's bookkeeping") {
+  auto with = [](member m, incarnation_t i) {
+    m.incarnation = i;
+    return m;
+  };
+  const configuration before = simple({voter(1), voter(2), learner(3)});
+  CHECK(records_incarnations(before, simple({with(voter(1), 7), voter(2), with(learner(3), 9)})));
+  CHECK(records_incarnations(before, before));
+  // A recorded incarnation replaced, a role or an address changed, a member more: a real change.
+  const configuration bound = simple({with(voter(1), 7), voter(2), learner(3)});
+  CHECK_FALSE(records_incarnations(bound, simple({with(voter(1), 8), voter(2), learner(3)})));
+  CHECK_FALSE(records_incarnations(before, simple({voter(1), voter(2), voter(3)})));
+  member moved = voter(2);
+  moved.address = to_bytes("elsewhere");
+  CHECK_FALSE(records_incarnations(before, simple({voter(1), moved, learner(3)})));
+  CHECK_FALSE(records_incarnations(before, simple({voter(1), voter(2), learner(3), learner(4)})));
+  CHECK_FALSE(records_incarnations(before, joint({voter(1), voter(2)}, {voter(1), voter(2), learner(3)})));
 }

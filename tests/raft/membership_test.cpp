@@ -358,6 +358,34 @@ TEST_CASE("ChangeAtElection: a change asked as soon as the role says leader comp
   });
 }
 
+// A new leader records the members' incarnations in one configuration entry of its own
+// (bind_incarnations). A change asked while that entry commits is no concurrent change: it waits
+// for it and completes, rather than being refused with change_in_progress.
+TEST_CASE("ChangeBesideIncarnationRecord: a change asked while the leader's own record commits completes") {
+  for_each_seed("ChangeBesideIncarnationRecord", [](simulation sim) {
+    cluster c(sim, 3);
+    const io::time_point give_up = c.world().now() + 10s;
+    std::optional<int> leader;
+    for (;;) {
+      leader = claimed_leader(c);
+      if (leader) {
+        const raft::configuration_log& configs = c.node(*leader)->configurations();
+        if (configs.latest_index() > c.node(*leader)->status().commit_index &&
+            raft::records_incarnations(configs.before_latest(), configs.latest()))
+          break;
+      }
+      if (c.world().now() > give_up) c.fail("no leader appended its record of incarnations");
+      c.step();
+    }
+    const raft::node_id gone = cluster::id((*leader + 1) % 3);
+    auto outcome = change_on(c, *leader, [gone](test::member& n) { return n.remove_member(gone); }, 5s);
+    REQUIRE(outcome.has_value());
+    REQUIRE_MESSAGE(outcome->has_value(), outcome->error().message());
+    CHECK(voters_of(**outcome).size() == 2);
+    CHECK_FALSE(raft::is_voter_in((**outcome).members, gone));
+  });
+}
+
 // Every running member's committed configuration records every member's incarnation.
 void await_incarnations_bound(cluster& c, io::duration at_most = 5s) {
   const io::time_point give_up = c.world().now() + at_most;

@@ -107,6 +107,7 @@ class member {
   virtual void check_invariants() const = 0;
   virtual co::task<co::result<raft::node_status>> role_change(raft::node_status known) = 0;
   virtual const raft::log_window& log() const = 0;
+  virtual const raft::configuration_log& configurations() const = 0;
   virtual raft::start_result start(raft::bytes command) = 0;
   virtual co::task<co::result<raft::proposal>> propose(raft::bytes command) = 0;
   virtual void snapshot(raft::index_t through, raft::bytes state) = 0;
@@ -134,6 +135,7 @@ class node_member : public member {
     return node().role_change(known);
   }
   const raft::log_window& log() const override { return node().log(); }
+  const raft::configuration_log& configurations() const override { return node().configurations(); }
   raft::start_result start(raft::bytes command) override { return node().start(std::move(command)); }
   co::task<co::result<raft::proposal>> propose(raft::bytes command) override {
     return node().propose(std::move(command));

@@ -191,6 +191,14 @@ enum class change_refusal : std::uint8_t {
 struct catch_up_view {
   index_t leader_last_index = 0;
   index_t max_lag = 0;  // options::learner_catch_up_entries
+
+  // Whether a learner whose log is known to hold the leader's up to `match` may vote: it must have
+  // acknowledged entries to this leader (a match of 0 is a member never heard from, however short
+  // the log — one that is down or not started yet would cost availability as a voter), and be
+  // within max_lag of the leader's last entry.
+  bool caught_up(index_t match) const noexcept {
+    return match > 0 && match + max_lag >= leader_last_index;
+  }
 };
 
 // Whether the leader may start the change from `latest` (the latest configuration in its log, not
@@ -214,10 +222,25 @@ change_refusal membership_change_decision(const configuration& latest, bool late
   for (const member& m : next) {
     if (m.role != member_role::voter || is_voter_in(latest.members, m.id)) continue;
     if (!find_member(latest.members, m.id)) return change_refusal::learner_behind;
-    const index_t match = match_of(m.id);
-    if (match + view.max_lag < view.leader_last_index) return change_refusal::learner_behind;
+    if (!view.caught_up(match_of(m.id))) return change_refusal::learner_behind;
   }
   return change_refusal::none;
+}
+
+// Whether `after` only records incarnations that `before` lacked (the leader's own bookkeeping,
+// bind_incarnations): the same members, roles and addresses, neither of them joint. Such an entry
+// is no change of anyone's: a change asked while one commits waits for it rather than being refused.
+inline bool records_incarnations(const configuration& before, const configuration& after) {
+  if (is_joint(before) || is_joint(after) || before.members.size() != after.members.size())
+    return false;
+  for (std::size_t i = 0; i < before.members.size(); ++i) {
+    member was = before.members[i];
+    const member& is = after.members[i];
+    if (was.incarnation != 0 && was.incarnation != is.incarnation) return false;
+    was.incarnation = is.incarnation;
+    if (!(was == is)) return false;
+  }
+  return true;
 }
 
 // Whether going from `from` to a configuration with members `next` changes who votes: then it goes
@@ -264,6 +287,10 @@ class configuration_log {
 
   const configuration& latest() const noexcept { return entries_.back().config; }
   index_t latest_index() const noexcept { return entries_.back().index; }
+  // The configuration the latest one replaced (the base's own, when the latest is the base).
+  const configuration& before_latest() const noexcept {
+    return entries_.size() > 1 ? entries_[entries_.size() - 2].config : entries_.front().config;
+  }
   // The configuration in force at `index` (the latest at or before it).
   const configuration& at(index_t index) const noexcept {
     for (auto it = entries_.rbegin(); it != entries_.rend(); ++it)

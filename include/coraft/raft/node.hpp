@@ -316,6 +316,7 @@ class node {
   bool follow_log_configurations(index_t from);
   co::task<co::result<proposal>> propose_entry(log_entry entry);
   co::task<co::result<void>> await_leader_state();
+  co::task<co::result<void>> await_incarnation_record();
   co::task<co::result<void>> await_final_configuration(index_t joint_index);
   co::task<co::result<void>> await_caught_up(node_id learner);
   std::error_code refusal_error(change_refusal why) const;

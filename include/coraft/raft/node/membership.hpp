@@ -70,6 +70,7 @@ template <class E, transport T, storage S>
 co::task<co::result<configuration>> node<E, T, S>::change_membership(std::vector<member> next) {
   if (stopped_.is_set() || !life_) co_return make_error_code(errc::shut_down);
   if (auto ready = co_await await_leader_state(); !ready) co_return ready.error();
+  if (auto recorded = co_await await_incarnation_record(); !recorded) co_return recorded.error();
   if (transfer_target_ != nobody) co_return make_error_code(errc::transferring_leadership);
   const configuration latest = configs_.latest();
   const bool committed = configs_.latest_index() <= commit_index_;
@@ -112,6 +113,29 @@ co::task<co::result<void>> node<E, T, S>::await_leader_state() {
   co_return co::result<void>{};
 }
 
+// While the latest configuration is the leader's own record of incarnations (bind_incarnations)
+// and not committed yet, awaits its commit: a caller's change is not refused for the node's
+// bookkeeping. Looks again each heartbeat interval. Ends once no such record is pending; with
+// not_leader if this node stops leading meanwhile, shut_down, or cancelled().
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<co::result<void>> node<E, T, S>::await_incarnation_record() {
+  const term_t term = current_term_;
+  const auto interval = std::chrono::duration_cast<io::duration>(options_.heartbeat_interval);
+  while (configs_.latest_index() > commit_index_ &&
+         records_incarnations(configs_.before_latest(), configs_.latest())) {
+    if (stopped_.is_set()) co_return make_error_code(errc::shut_down);
+    if (!still_in(role::leader, term) || !leading_) co_return make_error_code(errc::not_leader);
+    commit_advanced_.reset();
+    auto woken =
+        co_await co::with_deadline(executor_, executor_.now() + interval, commit_advanced_.wait());
+    if (!woken.timed_out() && !*woken) co_return (*woken).error();
+  }
+  if (stopped_.is_set()) co_return make_error_code(errc::shut_down);
+  if (!still_in(role::leader, term) || !leading_) co_return make_error_code(errc::not_leader);
+  co_return co::result<void>{};
+}
+
 // Awaits the commit of the configuration that leaves the joint one appended at `joint_index`:
 // the first configuration after a committed joint one is its C_new, appended by whichever leader
 // found it committed. Ends then, with shut_down when the node stops, or with cancelled().
@@ -127,7 +151,8 @@ co::task<co::result<void>> node<E, T, S>::await_final_configuration(index_t join
   }
 }
 
-// Awaits the learner's log coming within options::learner_catch_up_entries of the leader's. Ends
+// Awaits the learner's log coming within options::learner_catch_up_entries of the leader's, as
+// acknowledged to this leader (catch_up_view::caught_up). Ends
 // then; with learner_behind once its match index has not grown for an election timeout (it may be
 // down); with not_leader if this node stops leading, shut_down, or cancelled(). It waits on the
 // node's replication_progressed_, not on the peer's own event: the peer's record ends with the
@@ -146,7 +171,8 @@ co::task<co::result<void>> node<E, T, S>::await_caught_up(node_id learner) {
     const auto* replica = leading_->find(learner);
     if (!replica) co_return make_error_code(errc::unknown_member);
     const index_t match = replica->progress.match_index();
-    if (match + options_.learner_catch_up_entries >= log_.last_index()) co_return co::result<void>{};
+    if (catch_up_view{log_.last_index(), options_.learner_catch_up_entries}.caught_up(match))
+      co_return co::result<void>{};
     if (match > seen) {
       seen = match;
       grew_at = executor_.now();
