@@ -71,6 +71,41 @@ TEST_CASE("API: a lone node elects itself, and propose resumes once the entry is
   CHECK(n.disk.durable.entries.size() == 3);  // durable before it was acknowledged
 }
 
+// A caller cancelled around the step its proposal is settled in (a scope stopped as the commit
+// lands: cancelled first and settled before it runs again, or the reverse) leaves nothing behind
+// in the node, whichever comes first. Tried at every step from the proposal to its commit.
+TEST_CASE("API: a proposal cancelled at any step up to its commit") {
+  for (int cancel_after = 0;; ++cancel_after) {
+    CAPTURE(cancel_after);
+    lone_node n;
+    n.run_for(1s);
+    REQUIRE(n.node.status().role == raft::role::leader);
+    const raft::index_t index = n.node.status().last_index + 1;
+    std::optional<co::result<raft::proposal>> outcome;
+    co::scope client(n.world);
+    client.spawn([](sim_node* node, std::optional<co::result<raft::proposal>>* out) -> co::task<void> {
+      out->emplace(co_await node->propose(raft::to_bytes("hello")));
+    }(&n.node, &outcome));
+    REQUIRE(n.node.status().last_index == index);  // appended at once
+    for (int i = 0; i < cancel_after && !outcome; ++i) n.world.step();
+    const bool committed_before = n.node.status().commit_index >= index;
+    client.request_stop();
+    client.run_until_idle();
+    REQUIRE(outcome.has_value());
+    if (committed_before) REQUIRE_MESSAGE(outcome->has_value(), outcome->error().message());
+    // The node goes on: another proposal commits, and the node holds no trace of the first.
+    std::optional<co::result<raft::proposal>> next;
+    co::scope again(n.world);
+    again.spawn([](sim_node* node, std::optional<co::result<raft::proposal>>* out) -> co::task<void> {
+      out->emplace(co_await node->propose(raft::to_bytes("again")));
+    }(&n.node, &next));
+    n.run_for(100ms);
+    REQUIRE(next.has_value());
+    REQUIRE(next->has_value());
+    if (committed_before && outcome->has_value()) break;  // every step up to the commit was tried
+  }
+}
+
 TEST_CASE("API: the apply channel is bounded: a stalled application stalls applying, not committing") {
   raft::options o = lab_options();
   o.apply_capacity = 3;

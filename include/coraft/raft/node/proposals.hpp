@@ -40,8 +40,10 @@ co::task<co::result<proposal>> node<E, T, S>::propose_entry(log_entry entry) {
   pending.index = append_local(std::move(entry));
   const auto waiting = proposals_.emplace(pending.index, &pending);
   auto waited = co_await pending.settled.wait();
-  if (!waited) {
-    proposals_.erase(waiting);  // cancelled: nobody will settle it any more
+  // Cancelled before it was settled: nobody will settle it any more. Settled and cancelled before
+  // this coroutine ran again: settle_proposals() has erased it already, and its outcome is known.
+  if (!waited && !pending.settled.is_set()) {
+    proposals_.erase(waiting);
     co_return waited.error();
   }
   if (pending.outcome) co_return pending.outcome;
