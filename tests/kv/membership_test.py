@@ -1,8 +1,8 @@
-"""coraft-kv membership, end to end with real processes and redis-py: a three-member cluster grows
-to four and five under a writing client, loses its leader to RAFT.REMOVE, and brings back a member
-whose data directory was deleted — which, restarted with its old flags, takes no part and disturbs
-nobody until it is removed and added back with --join. Every write acknowledged is read back at the
-end from every member.
+"""coraft-kv membership, end to end with real processes, redis-py and redis-benchmark: a
+three-member cluster grows to four and five under a writing client and redis-benchmark's load,
+loses its leader to RAFT.REMOVE, and brings back a member whose data directory was deleted —
+which, restarted with its old flags, takes no part and disturbs nobody until it is removed and
+added back with --join. Every write acknowledged is read back at the end from every member.
 
     membership_test.py PATH-TO-CORAFT-KV
 """
@@ -133,11 +133,20 @@ def main():
         roles = {int(m[0]): m[3] for m in members}
         assert roles.get(4) in (b"learner", "learner"), roles
 
-        # Grow to five under load: each joins empty and is added through any member.
+        # Grow to five under load: each joins empty and is added through any member, while
+        # redis-benchmark writes through a member of the first three beside the checked writer.
+        benchmark = subprocess.Popen(
+            ["redis-benchmark", "-p", str(cluster.client_ports[3]), "-t", "set", "-n", "10000000",
+             "-c", "8", "-d", "64", "-r", "100000", "-q"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         for new in (4, 5):
             cluster.start_joining(new)
             cluster.add(via=1, member=new)
             writer.ports[new] = cluster.client_ports[new]
+        assert benchmark.poll() is None, "redis-benchmark stopped while the cluster grew: " + \
+            benchmark.communicate()[0].decode(errors="replace")[-500:]
+        benchmark.terminate()
+        benchmark.wait(timeout=10)
         leader = cluster.leader_of(range(1, 6))
         assert cluster.voters(cluster.client_ports[leader]) == [1, 2, 3, 4, 5]
         print(f"grown to five; leader {leader}; {len(writer.acknowledged)} writes acknowledged")

@@ -151,6 +151,10 @@ class cluster {
     s.life->spawn(consume(i));
   }
 
+  // Runs `job` in server i's own scope, beside its node: stopping the server cancels it first, so
+  // a job that holds on to the node (a read waiting for its index) never outlives it.
+  void spawn_on(int i, co::task<void> job) { servers_[i].life->spawn(std::move(job)); }
+
   // A new server, started empty and waiting to join (nobody sends it anything until a leader adds
   // it to the configuration); returns its index. Its id is index + 1, its address its host's.
   int add_server() {

@@ -13,6 +13,7 @@
 
 #include "clients.hpp"
 #include "cluster.hpp"
+#include "reads.hpp"
 #include "reconfigure.hpp"
 #include "seeds.hpp"
 
@@ -181,6 +182,7 @@ struct nemesis_log {
   std::vector<acknowledged> acknowledged_proposals;
   std::vector<raft::bytes> not_committed;  // propose() said: not committed, and never will be
   std::uint64_t proposals = 0;
+  raft::index_t highest_acknowledged = 0;  // the highest index a proposal was acknowledged at
 };
 
 // The world's timer as a task that can race a proposal.
@@ -213,6 +215,7 @@ co::task<void> nemesis_client(cluster& c, int me, nemesis_log* log) {
     if (first.index() == 0 && std::get<0>(first)) {
       const raft::proposal& landed = *std::get<0>(first);
       acknowledged ack{landed.index, landed.term, std::move(payload)};
+      log->highest_acknowledged = std::max(log->highest_acknowledged, ack.index);
       log->acknowledged_proposals.push_back(std::move(ack));
     } else if (first.index() == 0 && std::get<0>(first).error() == raft::proposal_outcome::not_committed) {
       log->not_committed.push_back(std::move(payload));
@@ -314,6 +317,19 @@ void inject_fault(cluster& c, link_weather& weather) {
 
 }  // namespace
 
+// The faults stop: partitions healed, disks repaired, links reliable and in order, every server
+// running and connected (the removed ones too: they stay out).
+void stop_every_fault(cluster& c) {
+  heal_partitions(c);
+  repair_disks(c);
+  c.set_unreliable(false);
+  c.set_long_reordering(false);
+  for (int i = 0; i < c.size(); ++i) {
+    if (!c.running(i)) c.start(i);
+    c.connect(i);
+  }
+}
+
 // Once the faults have stopped and `members` servers are the whole cluster, every one applies the
 // whole log; each acknowledged proposal is in it where propose() said, with its payload, in its
 // term; no payload was committed twice; and what propose() called not committed is not in it.
@@ -375,14 +391,7 @@ TEST_CASE("Nemesis: every fault at once for a simulated minute; every acknowledg
       }
       // The faults stop and every server runs again: a new command commits within ten election
       // timeouts (liveness), and the election settles.
-      heal_partitions(c);
-      repair_disks(c);
-      c.set_unreliable(false);
-      c.set_long_reordering(false);
-      for (int i = 0; i < servers; ++i) {
-        if (!c.running(i)) c.start(i);
-        c.connect(i);
-      }
+      stop_every_fault(c);
       await_progress(c, 10 * lab_options().election_timeout,
                      "every server healthy after the nemesis stopped");
       await_settled(c, 5s, "the nemesis stopped");
@@ -484,14 +493,7 @@ TEST_CASE("MembershipNemesis: changes of membership among crashes, partitions an
         proposers.check();
       }
       // The faults stop; every server runs again, the removed ones too (they stay out).
-      heal_partitions(c);
-      repair_disks(c);
-      c.set_unreliable(false);
-      c.set_long_reordering(false);
-      for (int i = 0; i < c.size(); ++i) {
-        if (!c.running(i)) c.start(i);
-        c.connect(i);
-      }
+      stop_every_fault(c);
       await_progress(c, 10 * lab_options().election_timeout,
                      "every server healthy after the membership nemesis stopped");
       // A change left half-done is finished by whoever leads; then the cluster is whatever its
@@ -520,4 +522,84 @@ TEST_CASE("MembershipNemesis: changes of membership among crashes, partitions an
                                  << " members at the end in all");
   // The nemesis tests what it says only if changes go through amid the faults.
   if (runs >= 5) CHECK(changes >= runs);
+}
+
+// ---- reads without the log -----------------------------------------------------------------------
+
+struct read_log {
+  std::uint64_t served_by_leaders = 0;
+  std::uint64_t served_by_others = 0;
+  std::uint64_t refused = 0;
+};
+
+// A reader: asks a random running server for a read index, one read at a time with a pause
+// between. A read index must be at least every index a proposal was acknowledged at before the
+// read began (linearizability: a read sees every write that completed before it); anything else
+// fails the scenario. Ends once log->stop is set (or when cancelled).
+co::task<void> nemesis_reader(cluster& c, const nemesis_log* log, read_log* reads) {
+  auto& rng = c.world().random();
+  while (!log->stop) {
+    std::vector<int> up;
+    for (int i = 0; i < c.size(); ++i)
+      if (c.running(i)) up.push_back(i);
+    if (!up.empty()) {
+      const int i = up[rng.below(up.size())];
+      const bool leads = c.node(i)->status().role == raft::role::leader;
+      const raft::index_t floor = log->highest_acknowledged;
+      auto read = co_await read_on(c, i);
+      if (!read) co_return;  // cancelled
+      if (!*read) {
+        ++reads->refused;
+      } else {
+        ++(leads ? reads->served_by_leaders : reads->served_by_others);
+        if (**read < floor)
+          c.fail("server " + std::to_string(i) + " read at index " + std::to_string(**read) +
+                 ", below the write acknowledged at " + std::to_string(floor) + " before it began");
+      }
+    }
+    if (!co_await pause(c, rng.uniform(io::duration(5ms), io::duration(50ms)))) co_return;
+  }
+}
+
+// Readers beside writers among every fault; on odd seeds without CheckQuorum (and withholding), so
+// that leaders cut off in a minority go on believing they lead: the reads they are asked for must
+// not trust that.
+TEST_CASE("ReadNemesis: reads on any member among every fault see every write completed before them") {
+  read_log reads;
+  std::uint64_t runs = 0;
+  for_each_seed("ReadNemesis", [&](simulation sim) {
+    raft::options o = lab_options();
+    if (sim.seed % 2 == 1) {
+      o.check_quorum = false;
+      o.withhold_votes = false;
+    }
+    cluster c(sim, 5, false, o);
+    auto& rng = c.world().random();
+    nemesis_log log;
+    link_weather weather;
+    {
+      clients crowd(c);
+      for (int me = 0; me < 3; ++me) crowd.spawn(nemesis_client(c, me, &log));
+      for (int me = 0; me < 3; ++me) crowd.spawn(nemesis_reader(c, &log, &reads));
+      const io::time_point end = c.world().now() + 30s;
+      while (c.world().now() < end) {
+        inject_fault(c, weather);
+        c.sleep(rng.uniform(io::duration(50ms), io::duration(1500ms)));
+        crowd.check();
+      }
+      stop_every_fault(c);
+      await_progress(c, 10 * lab_options().election_timeout, "every server healthy after the read nemesis");
+      log.stop = true;
+      crowd.join(30s);
+    }
+    ++runs;
+  }, seed_counts{20, 5});  // 30 simulated seconds each; CORAFT_SEEDS runs more
+  MESSAGE("read nemesis: " << runs << " runs clean; reads served by leaders " << reads.served_by_leaders
+                           << ", by followers and learners " << reads.served_by_others << ", refused "
+                           << reads.refused);
+  // It tests what it says only if reads are served, on leaders and on the others.
+  if (runs >= 5) {
+    CHECK(reads.served_by_leaders > 0);
+    CHECK(reads.served_by_others > 0);
+  }
 }

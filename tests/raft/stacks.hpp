@@ -112,6 +112,7 @@ class member {
   virtual co::task<co::result<raft::proposal>> propose(raft::bytes command) = 0;
   virtual void snapshot(raft::index_t through, raft::bytes state) = 0;
   virtual co::task<co::result<void>> transfer_leadership(raft::node_id target) = 0;
+  virtual co::task<co::result<raft::index_t>> read_index() = 0;
   virtual co::task<co::result<raft::configuration>> change_membership(std::vector<raft::member> next) = 0;
   virtual co::task<co::result<raft::configuration>> add_member(raft::member m) = 0;
   virtual co::task<co::result<raft::configuration>> remove_member(raft::node_id id) = 0;
@@ -146,6 +147,7 @@ class node_member : public member {
   co::task<co::result<void>> transfer_leadership(raft::node_id target) override {
     return node().transfer_leadership(target);
   }
+  co::task<co::result<raft::index_t>> read_index() override { return node().read_index(); }
   co::task<co::result<raft::configuration>> change_membership(std::vector<raft::member> next) override {
     return node().change_membership(std::move(next));
   }

@@ -190,7 +190,12 @@ void check_frames_within_limit(cluster& c, std::size_t frame_limit) {
 }
 
 TEST_CASE("tcp cluster: an entry larger than a frame is refused at once, and the leader keeps committing") {
-  cluster c(3, /*snapshot_every_entries=*/0);
+  // An election timeout of a second: the term must not change for the refusals, and on two cores
+  // shared with other suites under the sanitizers, 150 ms of starvation is not a refusal's doing.
+  cluster c(3, /*snapshot_every_entries=*/0, [](coraft::raft::server_config& config) {
+    config.node.election_timeout = std::chrono::seconds(1);
+    config.node.heartbeat_interval = std::chrono::milliseconds(100);
+  });
   c.commit({"before"});
   const node_id leader = c.await_leader();
   node_thread& member = *c.running.at(leader);

@@ -52,6 +52,8 @@ raft::rpc_reply answer(const raft::rpc_request& request) {
     return raft::pre_vote_reply{pre_vote->term - 1, pre_vote->last_log_index == 10};
   if (const auto* timeout_now = std::get_if<raft::timeout_now_args>(&request))
     return raft::timeout_now_reply{timeout_now->term, timeout_now->leader == 1};
+  if (const auto* read = std::get_if<raft::read_index_args>(&request))
+    return raft::read_index_reply{read->term, read->reader == 2, 40 + read->term};
   const auto& snapshot = std::get<raft::install_snapshot_args>(request);
   return raft::install_snapshot_reply{snapshot.term, snapshot.data == patterned(snapshot.data.size(), 3)};
 }
@@ -181,9 +183,14 @@ TEST_CASE("tcp transport: each kind of call gets its reply, large batches intact
     REQUIRE(timed_out.has_value());
     CHECK(timed_out->term == 6);
     CHECK(timed_out->accepted);
+
+    auto read = co_await t->caller->call(2, raft::read_index_args{.term = 6, .reader = 2});
+    REQUIRE(read.has_value());
+    CHECK(read->success);
+    CHECK(read->read_index == 46);
   }(&t));
-  CHECK(t.caller->statistics().requests_sent == 6);
-  CHECK(t.callee->statistics().requests_received == 6);
+  CHECK(t.caller->statistics().requests_sent == 7);
+  CHECK(t.callee->statistics().requests_received == 7);
   CHECK(t.callee->statistics().connections_accepted == 1);
 }
 

@@ -93,6 +93,10 @@ inline std::vector<raft_protocol::message> sample_raft_messages() {
       .leader_commit = 0,
       .cluster = 12345});
   messages.emplace_back(raft::timeout_now_reply{.term = 9, .accepted = false});
+  messages.emplace_back(raft::read_index_args{.term = 10, .reader = 4, .cluster = 5});
+  messages.emplace_back(raft::read_index_args{
+      .term = max64, .reader = max32, .cluster = max64, .sender_incarnation = max64});
+  messages.emplace_back(raft::read_index_reply{.term = 10, .success = true, .read_index = 77});
   return messages;
 }
 

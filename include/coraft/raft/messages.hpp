@@ -21,6 +21,7 @@ struct append_entries_reply;
 struct install_snapshot_reply;
 struct pre_vote_reply;
 struct timeout_now_reply;
+struct read_index_reply;
 
 // Invoked by candidates to gather votes (§5.2).
 struct request_vote_args {
@@ -158,5 +159,27 @@ struct timeout_now_reply {
   friend bool operator==(const timeout_now_reply&, const timeout_now_reply&) = default;
 };
 BOOST_DESCRIBE_STRUCT(timeout_now_reply, (), (term, accepted))
+
+// Sent by a follower or learner serving a linearizable read without the log (thesis §6.4): the
+// leader answers with its read index once a heartbeat round of its term has shown it still leads.
+struct read_index_args {
+  term_t term = 0;              // the sender's term
+  node_id reader = nobody;      // the member serving the read
+  raft::cluster_id cluster = 0;  // the sender's cluster
+  incarnation_t sender_incarnation = 0;    // the sender's own
+  incarnation_t receiver_incarnation = 0;  // the receiver's, as the sender's configuration has it
+  using reply = read_index_reply;  // what the request is answered with
+  friend bool operator==(const read_index_args&, const read_index_args&) = default;
+};
+BOOST_DESCRIBE_STRUCT(read_index_args, (),
+                      (term, reader, cluster, sender_incarnation, receiver_incarnation))
+
+struct read_index_reply {
+  term_t term = 0;          // the receiver's term
+  bool success = false;     // the receiver leads, and confirmed it after the request arrived
+  index_t read_index = 0;   // on success: the reader's state, applied through here, is current
+  friend bool operator==(const read_index_reply&, const read_index_reply&) = default;
+};
+BOOST_DESCRIBE_STRUCT(read_index_reply, (), (term, success, read_index))
 
 }  // namespace coraft::raft

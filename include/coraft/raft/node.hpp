@@ -225,6 +225,17 @@ class node {
   // shut_down, or cancelled().
   co::task<co::result<void>> transfer_leadership(node_id target);
 
+  // A linearizable read without the log (thesis §6.4; node/reads.hpp). Resumes with an index R:
+  // once the application has applied the log through R, its state reflects every write that
+  // completed before this call began, and it may answer the read from there. On the leader, R is
+  // its commit index, taken once an entry of its own term has committed, and handed out once a
+  // majority (of each half of a joint configuration) has answered a heartbeat sent after the call
+  // began; every read waiting meanwhile shares that round. On a follower or a learner, R is the
+  // leader's, asked for with one request. Errors: not_leader (no leader known, or the one asked
+  // does not lead), leadership_lost (this leader stopped leading, or no majority answered within
+  // an election timeout), the transport's error (the leader unreachable), shut_down, cancelled().
+  co::task<co::result<index_t>> read_index();
+
   // Resumes once the node's term, role or leader differs from `known` (at once if it already
   // does), with the status at that moment; with shut_down once the node has stopped, or
   // cancelled(). An application follows leadership by awaiting it in a loop, passing the status
@@ -302,7 +313,9 @@ class node {
   void learn_incarnation(peer_replication& replica, incarnation_t incarnation, leader_state& leading);
   void bind_incarnations(leader_state& leading);
   co::task<void> send_append(peer_replication* replica, append_entries_args args,
-                             bool from_next_index, leader_state* leading);
+                             bool from_next_index, leader_state* leading, bool for_round = false);
+  void heard_in_term(peer_replication& replica, std::uint64_t number, incarnation_t incarnation,
+                     leader_state& leading);
   co::task<void> persist_own_log(leader_state* leading);
   co::task<void> send_snapshot(peer_replication* replica, leader_state* leading);
   append_entries_args next_append(index_t from, bool with_entries) const;
@@ -319,6 +332,11 @@ class node {
   co::task<co::result<void>> await_incarnation_record();
   co::task<co::result<void>> await_final_configuration(index_t joint_index);
   co::task<co::result<void>> await_caught_up(node_id learner);
+
+  // Reads without the log (every role).
+  co::task<co::result<index_t>> leader_read_index();
+  co::task<co::result<index_t>> ask_leader_read_index();
+  bool leadership_confirmed(const leader_state& leading, std::uint64_t after) const;
   std::error_code refusal_error(change_refusal why) const;
   static configuration checked_initial_configuration(node_id id, const std::vector<node_id>& peers) {
     if (std::find(peers.begin(), peers.end(), id) != peers.end())
@@ -347,6 +365,7 @@ class node {
   co::task<std::optional<install_snapshot_reply>> on_install_snapshot(install_snapshot_args args);
   co::task<std::optional<pre_vote_reply>> on_pre_vote(pre_vote_args args);
   co::task<std::optional<timeout_now_reply>> on_timeout_now(timeout_now_args args);
+  co::task<std::optional<read_index_reply>> on_read_index(read_index_args args);
 
   // State changes that must reach storage.
   bool observe_term(term_t term);
@@ -430,6 +449,9 @@ class node {
   co::event commit_advanced_;    // set whenever commit_index_ grows, and when run() ends
   // Pulsed when a peer's match index grows, when the role changes, and when run() ends.
   co::event replication_progressed_;
+  // Pulsed when a peer answers a request of the leader's term, when the role changes, and when
+  // run() ends (reads.hpp).
+  co::event leader_heard_;
   co::event stopped_;            // set when run() has ended
   co::channel<applied_entry> applied_;
   co::scope* life_ = nullptr;        // the scope of run(), while it runs
@@ -465,4 +487,5 @@ class node {
 #include "coraft/raft/node/apply.hpp"
 #include "coraft/raft/node/handlers.hpp"
 #include "coraft/raft/node/membership.hpp"
+#include "coraft/raft/node/reads.hpp"
 #include "coraft/raft/node/invariants.hpp"

@@ -9,6 +9,7 @@ namespace coraft::raft {
 
 using protocol = wire::protocol<request_vote_args, request_vote_reply, append_entries_args,
                                 append_entries_reply, install_snapshot_args, install_snapshot_reply,
-                                pre_vote_args, pre_vote_reply, timeout_now_args, timeout_now_reply>;
+                                pre_vote_args, pre_vote_reply, timeout_now_args, timeout_now_reply,
+                                read_index_args, read_index_reply>;
 
 }  // namespace coraft::raft

@@ -25,9 +25,9 @@
 namespace coraft::raft {
 
 using rpc_request = std::variant<request_vote_args, append_entries_args, install_snapshot_args,
-                                 pre_vote_args, timeout_now_args>;
+                                 pre_vote_args, timeout_now_args, read_index_args>;
 using rpc_reply = std::variant<request_vote_reply, append_entries_reply, install_snapshot_reply,
-                               pre_vote_reply, timeout_now_reply>;
+                               pre_vote_reply, timeout_now_reply, read_index_reply>;
 
 struct inbound_rpc {
   node_id from = nobody;
@@ -49,7 +49,7 @@ concept calls = requires(T& t, node_id peer, Args args) {
 template <class T>
 concept transport = calls<T, request_vote_args> && calls<T, append_entries_args> &&
                     calls<T, install_snapshot_args> && calls<T, pre_vote_args> &&
-                    calls<T, timeout_now_args> && requires(T& t) {
+                    calls<T, timeout_now_args> && calls<T, read_index_args> && requires(T& t) {
   { t.receive() } -> std::same_as<co::task<co::result<inbound_rpc>>>;
   { std::as_const(t).max_message_bytes() } -> std::same_as<std::size_t>;
 };

@@ -37,9 +37,11 @@ co::task<void> node<E, T, S>::handle(inbound_rpc rpc) {
     if (auto r = co_await on_install_snapshot(std::move(*snapshot))) reply = std::move(*r);
   } else if (auto* pre_vote = std::get_if<pre_vote_args>(&rpc.request)) {
     if (auto r = co_await on_pre_vote(std::move(*pre_vote))) reply = std::move(*r);
+  } else if (auto* timeout_now = std::get_if<timeout_now_args>(&rpc.request)) {
+    if (auto r = co_await on_timeout_now(std::move(*timeout_now))) reply = std::move(*r);
   } else {
-    auto& timeout_now = std::get<timeout_now_args>(rpc.request);
-    if (auto r = co_await on_timeout_now(std::move(timeout_now))) reply = std::move(*r);
+    auto& read = std::get<read_index_args>(rpc.request);
+    if (auto r = co_await on_read_index(std::move(read))) reply = std::move(*r);
   }
   if (!reply) co_return;
   // No reply carries a term or a vote that is not durable, rejections included: a member whose
@@ -81,6 +83,7 @@ bool node<E, T, S>::from_and_for_known_incarnations(const rpc_request& request) 
         }
         node_id sender = nobody;
         if constexpr (requires { args.candidate; }) sender = args.candidate;
+        else if constexpr (requires { args.reader; }) sender = args.reader;
         else sender = args.leader;
         const member* known = find_member(configs_.latest(), sender);
         if (known && known->incarnation != 0 && known->incarnation != args.sender_incarnation) {

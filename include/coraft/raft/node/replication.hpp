@@ -91,6 +91,20 @@ co::task<void> node<E, T, S>::replicate(peer_replication* replica_ptr, leader_st
     const io::time_point now = executor_.now();
     const next_request next = next_request_decision(progress, log_.base_index(), log_.last_index(),
                                                     now, heartbeat_interval);
+    // Reads await a request sent from now on (reads.hpp): whatever AppendEntries goes next serves
+    // them; when nothing would go yet, a heartbeat goes now. (A snapshot's turn comes first.)
+    const bool for_round = replica.round_wanted && !replica.round_in_flight &&
+                           !std::holds_alternative<snapshot_request>(next);
+    if (for_round) {
+      replica.round_wanted = false;
+      replica.round_in_flight = true;
+    }
+    if (for_round && std::holds_alternative<no_request_until>(next)) {
+      progress.heartbeat_sent(now);
+      const index_t anchor = std::max(progress.match_index(), log_.base_index());
+      requests.spawn(send_append(&replica, next_append(anchor + 1, false), false, leading, true));
+      continue;
+    }
     if (std::holds_alternative<snapshot_request>(next)) {
       progress.snapshot_started();
       requests.spawn(send_snapshot(&replica, leading));
@@ -99,13 +113,13 @@ co::task<void> node<E, T, S>::replicate(peer_replication* replica_ptr, leader_st
     if (const auto* entries = std::get_if<entries_request>(&next)) {
       append_entries_args args = next_append(entries->from, true);
       progress.entries_sent(args.entries.size(), now, log_.last_index());
-      requests.spawn(send_append(&replica, std::move(args), true, leading));
+      requests.spawn(send_append(&replica, std::move(args), true, leading, for_round));
       continue;
     }
     if (const auto* heartbeat = std::get_if<heartbeat_request>(&next)) {
       progress.heartbeat_sent(now);
-      requests.spawn(
-          send_append(&replica, next_append(heartbeat->prev_log_index + 1, false), false, leading));
+      requests.spawn(send_append(&replica, next_append(heartbeat->prev_log_index + 1, false), false,
+                                 leading, for_round));
       continue;
     }
     const io::time_point wake_at = std::get<no_request_until>(next).when;
@@ -118,24 +132,24 @@ co::task<void> node<E, T, S>::replicate(peer_replication* replica_ptr, leader_st
 
 // Sends one AppendEntries and folds its reply into the peer's progress; ends with the reply.
 // `from_next_index`: the request starts at next_index and holds a window slot (else it is a bare
-// heartbeat).
+// heartbeat). `for_round`: it is the one request on its way that reads asked for (reads.hpp).
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<void> node<E, T, S>::send_append(peer_replication* replica_ptr, append_entries_args args,
-                                          bool from_next_index, leader_state* leading) {
+                                          bool from_next_index, leader_state* leading,
+                                          bool for_round) {
   const term_t term = args.term;
   const index_t prev = args.prev_log_index;
   const io::time_point sent_at = executor_.now();
+  const std::uint64_t number = ++leading->requests_sent;
   address(args, replica_ptr->peer);
   auto reply = co_await transport_.call(replica_ptr->peer, std::move(args));
   if (reply && observe_term(reply->term)) co_return;
   if (!still_in(role::leader, term)) co_return;
   peer_replication& replica = *replica_ptr;
   replica.wake.set();
-  if (reply && reply->term == term) {
-    replica.heard_at = executor_.now();
-    learn_incarnation(replica, reply->incarnation, *leading);
-  }
+  if (for_round) replica.round_in_flight = false;
+  if (reply && reply->term == term) heard_in_term(replica, number, reply->incarnation, *leading);
   if (!reply) {
     replica.progress.failed(sent_at, options_.heartbeat_interval, from_next_index);
   } else if (reply->term != term) {
@@ -179,13 +193,12 @@ co::task<void> node<E, T, S>::send_snapshot(peer_replication* replica_ptr, leade
     args.config = meta.config;
     address(args, peer);
     sent_at = executor_.now();
+    const std::uint64_t number = ++leading->requests_sent;
     auto reply = co_await transport_.call(peer, std::move(args));
     if (reply && observe_term(reply->term)) co_return;
     if (!still_in(role::leader, term)) co_return;
-    if (reply && reply->term == term) {
-      replica_ptr->heard_at = executor_.now();
-      learn_incarnation(*replica_ptr, reply->incarnation, *leading);
-    }
+    if (reply && reply->term == term)
+      heard_in_term(*replica_ptr, number, reply->incarnation, *leading);
     if (!reply || !reply->accepted) break;
     offset += chunk;
     if (offset == data->size()) {
@@ -259,6 +272,19 @@ void node<E, T, S>::after_commit_as_leader(leader_state& leading) {
     }
   }
   sync_replicators(leading);
+}
+
+// A peer answered request number `number` in this leader's term: it counts for CheckQuorum
+// (heard_at) and for the reads waiting for a round (answered), and its incarnation is learnt.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::heard_in_term(peer_replication& replica, std::uint64_t number,
+                                  incarnation_t incarnation, leader_state& leading) {
+  replica.heard_at = executor_.now();
+  replica.answered(number);
+  leader_heard_.set();
+  leader_heard_.reset();
+  learn_incarnation(replica, incarnation, leading);
 }
 
 // A peer's reply named its incarnation: the first one of this term is recorded in the

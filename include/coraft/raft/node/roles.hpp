@@ -25,6 +25,15 @@ struct node<E, T, S>::peer_replication {
   // No configuration since the commit index names the peer any more: its replicator ends, and
   // the requests still on their way are folded into this record, which nobody reads again.
   bool removed = false;
+  // Reads (reads.hpp): the number of the latest request of this term the peer answered
+  // (leader_state::requests_sent numbers them), and whether reads await one more heartbeat to it,
+  // and whether the one they asked for is on its way.
+  std::uint64_t answered_request = 0;
+  bool round_wanted = false;
+  bool round_in_flight = false;
+
+  // The peer answered request number `number` in the leader's term.
+  void answered(std::uint64_t number) { answered_request = std::max(answered_request, number); }
 };
 
 // Everything only a leader has. It lives in lead()'s frame, so no other role can reach it.
@@ -40,6 +49,8 @@ struct node<E, T, S>::leader_state {
   co::scope* replication = nullptr;     // the scope of lead(): every replicator runs in it
   bool leaving = false;                 // removed from the configuration: handing over, then out
   io::time_point since{};               // when this leadership began
+  index_t term_start = 0;               // this term's no-op: reads wait until it has committed
+  std::uint64_t requests_sent = 0;      // numbers every request to a peer, in the order sent
 
   // The peer's replication, or null when it is not (or no longer) replicated to.
   peer_replication* find(node_id peer) {
@@ -59,6 +70,15 @@ struct node<E, T, S>::leader_state {
     for (auto& p : peers)
       if (!p.removed) p.wake.set();
     own_log_grew.set();
+  }
+  // Reads await a round of requests sent from now on: each replicator sends a heartbeat, unless
+  // one it sent for reads is still on its way (the reads then share the one after it).
+  void ask_for_round() {
+    for (auto& p : peers) {
+      if (p.removed) continue;
+      p.round_wanted = true;
+      p.wake.set();
+    }
   }
 };
 
@@ -215,6 +235,8 @@ void node<E, T, S>::announce_role_change() noexcept {
   role_changed_.reset();
   replication_progressed_.set();
   replication_progressed_.reset();
+  leader_heard_.set();
+  leader_heard_.reset();
 }
 
 template <class E, transport T, storage S>
@@ -409,7 +431,7 @@ co::task<void> node<E, T, S>::lead() {
   leading.since = executor_.now();
   leading_ = &leading;
   sync_replicators(leading);  // a replicator for every member
-  append_local(log_entry{current_term_, entry_kind::no_op, {}});
+  leading.term_start = append_local(log_entry{current_term_, entry_kind::no_op, {}});
   announce_role_change();  // the role was announced before its state was here (await_leader_state)
   replication.spawn(persist_own_log(&leading));
   if (options_.check_quorum) replication.spawn(check_quorum(&leading));

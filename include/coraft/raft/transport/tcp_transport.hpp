@@ -182,7 +182,8 @@ class tcp_transport {
                                         tcp::envelope<append_entries_args>,
                                         tcp::envelope<install_snapshot_args>,
                                         tcp::envelope<pre_vote_args>,
-                                        tcp::envelope<timeout_now_args>>;
+                                        tcp::envelope<timeout_now_args>,
+                                        tcp::envelope<read_index_args>>;
 
   struct pending_call {
     std::optional<rpc_reply> reply;  // empty when the connection failed first

@@ -46,6 +46,7 @@ using protocol = wire::protocol<hello, envelope<request_vote_args>, envelope<req
                                 envelope<append_entries_args>, envelope<append_entries_reply>,
                                 envelope<install_snapshot_args>, envelope<install_snapshot_reply>,
                                 envelope<pre_vote_args>, envelope<pre_vote_reply>,
-                                envelope<timeout_now_args>, envelope<timeout_now_reply>>;
+                                envelope<timeout_now_args>, envelope<timeout_now_reply>,
+                                envelope<read_index_args>, envelope<read_index_reply>>;
 
 }  // namespace coraft::raft::tcp
