@@ -2,6 +2,9 @@
 // back-pressure, and shutdown.
 #include <doctest/doctest.h>
 
+#include <optional>
+#include <string>
+
 #include "cluster.hpp"
 #include "seeds.hpp"
 
@@ -33,6 +36,12 @@ struct lone_node {
   void run_for(io::duration d) { world.run_for(d); }
 };
 
+// Proposes `text` on `node` and stores the outcome in `out`; ends with the outcome.
+co::task<void> propose_into(sim_node* node, std::string text,
+                            std::optional<co::result<raft::proposal>>* out) {
+  out->emplace(co_await node->propose(raft::to_bytes(text)));
+}
+
 }  // namespace
 
 TEST_CASE("API: a lone node elects itself, and propose resumes once the entry is committed") {
@@ -42,9 +51,7 @@ TEST_CASE("API: a lone node elects itself, and propose resumes once the entry is
   CHECK(n.node.status().leader == 1);
   std::optional<co::result<raft::proposal>> outcome;
   co::scope client(n.world);
-  client.spawn([](sim_node* node, std::optional<co::result<raft::proposal>>* out) -> co::task<void> {
-    out->emplace(co_await node->propose(raft::to_bytes("hello")));
-  }(&n.node, &outcome));
+  client.spawn(propose_into(&n.node, "hello", &outcome));
   n.run_for(100ms);
   REQUIRE(outcome.has_value());
   REQUIRE(outcome->has_value());
@@ -83,9 +90,7 @@ TEST_CASE("API: a proposal cancelled at any step up to its commit") {
     const raft::index_t index = n.node.status().last_index + 1;
     std::optional<co::result<raft::proposal>> outcome;
     co::scope client(n.world);
-    client.spawn([](sim_node* node, std::optional<co::result<raft::proposal>>* out) -> co::task<void> {
-      out->emplace(co_await node->propose(raft::to_bytes("hello")));
-    }(&n.node, &outcome));
+    client.spawn(propose_into(&n.node, "hello", &outcome));
     REQUIRE(n.node.status().last_index == index);  // appended at once
     for (int i = 0; i < cancel_after && !outcome; ++i) n.world.step();
     const bool committed_before = n.node.status().commit_index >= index;
@@ -96,9 +101,7 @@ TEST_CASE("API: a proposal cancelled at any step up to its commit") {
     // The node goes on: another proposal commits, and the node holds no trace of the first.
     std::optional<co::result<raft::proposal>> next;
     co::scope again(n.world);
-    again.spawn([](sim_node* node, std::optional<co::result<raft::proposal>>* out) -> co::task<void> {
-      out->emplace(co_await node->propose(raft::to_bytes("again")));
-    }(&n.node, &next));
+    again.spawn(propose_into(&n.node, "again", &next));
     n.run_for(100ms);
     REQUIRE(next.has_value());
     REQUIRE(next->has_value());
