@@ -2,7 +2,7 @@
 //
 //   coraft-kv --id 1 --peers 1=127.0.0.1:7001/127.0.0.1:6381,2=127.0.0.1:7002/127.0.0.1:6382,...
 //             --listen 127.0.0.1:6381 --data /var/lib/coraft-kv/1 [--snapshot-entries 10000]
-//             [--max-entry-bytes 1048576]
+//             [--max-entry-bytes 1048576] [--reads index|lease|log]
 //   coraft-kv --id 4 --join --raft-listen 127.0.0.1:7004 --listen 127.0.0.1:6384 --data DIR
 //
 // --peers names a new cluster's first members, each with its Raft address and, after a slash, its
@@ -21,11 +21,20 @@
 // Any member takes them (a follower forwards them to the leader); errors say why (TRYAGAIN when a
 // retry may succeed, ERR when the request itself is wrong).
 //
-// Every command that reads or writes data goes through the Raft log, so every reply is
-// linearizable: a GET is answered only once every write before it has committed. Any member serves
-// any client: a follower forwards commands to the leader's client port and relays the replies. A
-// client that names itself (SESSION id seq COMMAND ...) gets each sequence number applied at most
-// once, however often it retries: the session table is part of the replicated state.
+// Every reply is linearizable. Commands that write go through the Raft log: any member takes
+// them, and a follower forwards them to the leader's client port and relays the replies. Commands
+// that only read (GET, MGET, EXISTS, STRLEN, DBSIZE) are served by the member the client is
+// connected to, as --reads says:
+//   index  (the default) from a read index (node::read_index): the leader's commit index, confirmed
+//          by one heartbeat round that every read waiting meanwhile shares; a follower asks the
+//          leader for it. The member answers once it has applied the log through it. No log entry,
+//          no fsync.
+//   lease  the same, but a leader whose lease holds confirms nothing (raft::options::lease_reads:
+//          it rests on clocks; read what the option says before choosing it).
+//   log    through the log, as a write: every read costs a commit.
+// A client that names itself (SESSION id seq COMMAND ...) gets each sequence number applied at most
+// once, however often it retries: the session table is part of the replicated state, and a
+// SESSION-wrapped read goes through the log.
 //
 // A command becomes one log entry, which may take at most --max-entry-bytes (every member should be
 // given the same value): a larger one is answered with an error and not applied, and the
@@ -34,6 +43,7 @@
 // Coroutines (one executor, one thread):
 //   serve_clients      accepts client connections; one serve_client per connection;
 //   serve_client       reads pipelined commands, answers them in order;
+//   read               awaits a read index, then this member's application of the log through it;
 //   apply_committed    applies committed entries to the store and hands each reply to the client
 //                      connection waiting for that log index; snapshots every so often;
 //   publish_address    when this member starts leading, puts its client address into the Raft
@@ -74,8 +84,21 @@ using coraft::raft::term_t;
 constexpr auto commit_wait = 5s;  // a command not applied by then is answered with TRYAGAIN
 constexpr auto leader_wait = 2s;  // how long a follower waits to learn where the leader is
 
+// Where read-only commands are served from (--reads).
+enum class read_mode { index, lease, log };
+
+inline const char* to_string(read_mode mode) {
+  switch (mode) {
+    case read_mode::index: return "index";
+    case read_mode::lease: return "lease";
+    case read_mode::log: return "log";
+  }
+  return "?";
+}
+
 struct settings {
   coraft::raft::server_config raft;
+  read_mode reads = read_mode::index;
   coraft::io::endpoint listen;
   std::optional<coraft::io::endpoint> raft_listen;  // --raft-listen
   std::uint64_t snapshot_entries = 10'000;
@@ -104,6 +127,7 @@ class kv_server {
           std::fprintf(stderr, "coraft-kv: a snapshot that does not decode; stopping\n");
           std::exit(1);
         }
+        applied_through(entry->index);
         continue;
       }
       std::string reply;
@@ -122,6 +146,7 @@ class kv_server {
         it->second->applied.set();
         waiters_.erase(it);
       }
+      applied_through(entry->index);
       if (++since_snapshot >= config_.snapshot_entries) {
         raft_.node().snapshot(entry->index, store_.snapshot());
         since_snapshot = 0;
@@ -274,6 +299,8 @@ class kv_server {
       entry = {client, sequence, std::move(inner)};
     } else if (!kv::find_command(name)->replicated) {
       co_return answer_locally(arguments);
+    } else if (kv::find_command(name)->read_only && config_.reads != read_mode::log) {
+      co_return co_await read(arguments);
     } else {
       entry = {0, 0, std::move(arguments)};
     }
@@ -299,6 +326,56 @@ class kv_server {
     }
     if (started.is_leader) co_return co_await await_applied(started.index, started.term);
     co_return co_await forward(arguments_of(entry), upstream, upstream_member, upstream_buffer);
+  }
+
+  // A read-only command served without the log (--reads index or lease): awaits this node's read
+  // index R (node::read_index; while no leader is known, for up to leader_wait), then this
+  // member's application of the log through R (up to commit_wait), and answers from its state,
+  // which then reflects every write completed before the read began. Ends with the reply, or a
+  // TRYAGAIN error saying why the read was not served.
+  task<std::string> read(const std::vector<std::string>& arguments) {
+    std::string reply;
+    const auto give_up = ex_.now() + leader_wait;
+    auto index = co_await raft_.node().read_index();
+    while (!index && index.error() == coraft::raft::errc::not_leader &&
+           raft_.node().status().leader == coraft::raft::nobody && ex_.now() < give_up) {
+      if (!co_await ex_.sleep_for(10ms)) break;  // an election: wait for its outcome
+      index = co_await raft_.node().read_index();
+    }
+    if (!index) {
+      ++reads_refused_;
+      kv::resp::error(reply, "TRYAGAIN the read was not served: no read index (" +
+                                 index.error().message() + ")");
+      co_return reply;
+    }
+    if (!co_await applied_up_to(*index)) {
+      ++reads_refused_;
+      kv::resp::error(reply, "TRYAGAIN the read was not served: this member did not apply the log "
+                             "up to the read index in time");
+      co_return reply;
+    }
+    ++reads_served_;
+    co_return store_.read(arguments);
+  }
+
+  // Awaits apply_committed() reaching `index`, for up to commit_wait; ends true once it has, false
+  // when the time ran out or the wait was cancelled.
+  task<bool> applied_up_to(index_t index) {
+    if (applied_ >= index) co_return true;
+    coraft::co::event reached;
+    auto waiting = read_waiters_.emplace(index, &reached);
+    (void)co_await coraft::co::with_timeout(ex_, commit_wait, reached.wait());
+    if (reached.is_set()) co_return true;
+    read_waiters_.erase(waiting);
+    co_return false;
+  }
+
+  // The store reflects the log through `index`: wakes the reads waiting for it.
+  void applied_through(index_t index) {
+    applied_ = index;
+    auto end = read_waiters_.upper_bound(index);
+    for (auto it = read_waiters_.begin(); it != end; ++it) it->second->set();
+    read_waiters_.erase(read_waiters_.begin(), end);
   }
 
   // RAFT.TRANSFER on the leader: hands the leadership to member `target` and answers +OK once it
@@ -556,6 +633,9 @@ class kv_server {
     text += "commit_index:" + std::to_string(status.commit_index) + "\r\n";
     text += "last_applied:" + std::to_string(status.last_applied) + "\r\n";
     text += "snapshot_index:" + std::to_string(status.first_index - 1) + "\r\n";
+    text += std::string("reads:") + to_string(config_.reads) + "\r\n";
+    text += "reads_served_without_log:" + std::to_string(reads_served_) + "\r\n";
+    text += "reads_refused:" + std::to_string(reads_refused_) + "\r\n";
     char incarnation[17];
     std::snprintf(incarnation, sizeof incarnation, "%016llx",
                   static_cast<unsigned long long>(status.incarnation));
@@ -574,13 +654,17 @@ class kv_server {
   const settings config_;
   kv::store store_;
   std::map<index_t, waiter*> waiters_;
+  index_t applied_ = 0;  // the log (or a snapshot) is applied to store_ through here
+  std::multimap<index_t, coraft::co::event*> read_waiters_;  // reads waiting for applied_
+  std::uint64_t reads_served_ = 0;   // read-only commands served from a read index
+  std::uint64_t reads_refused_ = 0;  // ... and answered TRYAGAIN
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(stderr,
                "coraft-kv: %s\nusage: coraft-kv --id N (--peers ID=HOST:PORT[/CLIENT-HOST:PORT],... | "
                "--join --raft-listen HOST:PORT) --listen HOST:PORT --data DIR "
-               "[--snapshot-entries N] [--max-entry-bytes N]\n",
+               "[--snapshot-entries N] [--max-entry-bytes N] [--reads index|lease|log]\n",
                problem.c_str());
   std::exit(2);
 }
@@ -636,6 +720,12 @@ settings parse(int argc, char** argv) {
       s.raft.data_directory = value;
     } else if (flag == "--snapshot-entries") {
       s.snapshot_entries = std::max<std::uint64_t>(1, number(value, "--snapshot-entries"));
+    } else if (flag == "--reads") {
+      if (value == "index") s.reads = read_mode::index;
+      else if (value == "lease") s.reads = read_mode::lease;
+      else if (value == "log") s.reads = read_mode::log;
+      else usage("--reads takes index, lease or log");
+      s.raft.node.lease_reads = s.reads == read_mode::lease;
     } else if (flag == "--max-entry-bytes") {
       // The requests that carry entries grow with it; the node checks that the transport's frames
       // still carry them.

@@ -15,6 +15,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,26 +52,31 @@ struct snapshot_image {
 BOOST_DESCRIBE_STRUCT(snapshot_image, (), (data, sessions))
 
 // The commands coraft-kv knows: Redis's arity convention (n: exactly n words with the name;
-// -n: at least n), whether the command goes through the log, and whether a SESSION may wrap it.
+// -n: at least n), whether the command goes through the log (a write, or a read under --reads
+// log), whether it only reads (and may be answered from a read index instead, --reads index or
+// lease), and whether a SESSION may wrap it.
 struct command_spec {
   std::string_view name;
   int arity;
   bool replicated;
+  bool read_only = false;
   bool in_session = true;
 };
 
 inline const command_spec* find_command(std::string_view upper_name) {
   static constexpr command_spec commands[] = {
-      {"GET", 2, true},     {"SET", -3, true},    {"DEL", -2, true},    {"EXISTS", -2, true},
-      {"INCR", 2, true},    {"INCRBY", 3, true},  {"DECR", 2, true},    {"DECRBY", 3, true},
-      {"APPEND", 3, true},  {"STRLEN", 2, true},  {"MGET", -2, true},   {"MSET", -3, true},
-      {"DBSIZE", 1, true},  {"PING", -1, false},  {"ECHO", 2, false},   {"INFO", -1, false},
-      {"COMMAND", -1, false}, {"QUIT", -1, false}, {"SESSION", -4, false, false},
+      {"GET", 2, true, true},      {"MGET", -2, true, true},   {"EXISTS", -2, true, true},
+      {"STRLEN", 2, true, true},   {"DBSIZE", 1, true, true},  {"SET", -3, true},
+      {"DEL", -2, true},           {"INCR", 2, true},          {"INCRBY", 3, true},
+      {"DECR", 2, true},           {"DECRBY", 3, true},        {"APPEND", 3, true},
+      {"MSET", -3, true},          {"PING", -1, false},        {"ECHO", 2, false},
+      {"INFO", -1, false},         {"COMMAND", -1, false},     {"QUIT", -1, false},
+      {"SESSION", -4, false, false, false},
       // Membership and leadership, answered by the leader (a follower forwards them):
-      {"RAFT.TRANSFER", 2, false, false},  // hand the leadership to a member
-      {"RAFT.ADD", 4, false, false},       // add a member: id, Raft address, client address
-      {"RAFT.REMOVE", 2, false, false},    // remove a member
-      {"RAFT.MEMBERS", 1, false, false},   // the configuration, with each member's match index
+      {"RAFT.TRANSFER", 2, false, false, false},  // hand the leadership to a member
+      {"RAFT.ADD", 4, false, false, false},       // add a member: id, Raft address, client address
+      {"RAFT.REMOVE", 2, false, false, false},    // remove a member
+      {"RAFT.MEMBERS", 1, false, false, false},   // the configuration, with each member's match index
   };
   for (const auto& c : commands)
     if (c.name == upper_name) return &c;
@@ -131,6 +137,35 @@ class store {
   }
 
   std::size_t size() const noexcept { return data_.size(); }
+
+  // The reply to a read-only command (command_spec::read_only) from the current state, which it
+  // leaves as it is: what a read served from a read index answers, and what applying one answers.
+  std::string read(const std::vector<std::string>& a) const {
+    std::string out;
+    const std::string name = upper(a[0]);
+    if (name == "GET") {
+      auto it = data_.find(a[1]);
+      it == data_.end() ? resp::null_bulk(out) : resp::bulk(out, it->second);
+    } else if (name == "MGET") {
+      resp::array_header(out, a.size() - 1);
+      for (std::size_t i = 1; i < a.size(); ++i) {
+        auto it = data_.find(a[i]);
+        it == data_.end() ? resp::null_bulk(out) : resp::bulk(out, it->second);
+      }
+    } else if (name == "EXISTS") {
+      long long count = 0;
+      for (std::size_t i = 1; i < a.size(); ++i) count += data_.contains(a[i]) ? 1 : 0;
+      resp::integer(out, count);
+    } else if (name == "STRLEN") {
+      auto it = data_.find(a[1]);
+      resp::integer(out, it == data_.end() ? 0 : static_cast<long long>(it->second.size()));
+    } else if (name == "DBSIZE") {
+      resp::integer(out, static_cast<long long>(data_.size()));
+    } else {
+      throw std::logic_error("coraft-kv: " + name + " is not a read");
+    }
+    return out;
+  }
 
   std::vector<std::byte> snapshot() const {
     snapshot_image image;
@@ -195,9 +230,8 @@ class store {
   std::string execute(const std::vector<std::string>& a) {
     std::string out;
     const std::string name = a.empty() ? std::string() : upper(a[0]);
-    if (name == "GET") {
-      auto it = data_.find(a[1]);
-      it == data_.end() ? resp::null_bulk(out) : resp::bulk(out, it->second);
+    if (const command_spec* spec = find_command(name); spec && spec->read_only) {
+      return read(a);
     } else if (name == "SET") {
       bool nx = false, xx = false, get = false;
       for (std::size_t i = 3; i < a.size(); ++i) {
@@ -225,12 +259,9 @@ class store {
       } else {
         perform ? resp::simple(out, "OK") : resp::null_bulk(out);
       }
-    } else if (name == "DEL" || name == "EXISTS") {
+    } else if (name == "DEL") {
       long long count = 0;
-      for (std::size_t i = 1; i < a.size(); ++i) {
-        if (name == "DEL") count += static_cast<long long>(data_.erase(a[i]));
-        else count += data_.contains(a[i]) ? 1 : 0;
-      }
+      for (std::size_t i = 1; i < a.size(); ++i) count += static_cast<long long>(data_.erase(a[i]));
       resp::integer(out, count);
     } else if (name == "INCR" || name == "DECR") {
       return add(a[1], "1", name == "DECR");
@@ -240,15 +271,6 @@ class store {
       auto& value = data_[a[1]];
       value += a[2];
       resp::integer(out, static_cast<long long>(value.size()));
-    } else if (name == "STRLEN") {
-      auto it = data_.find(a[1]);
-      resp::integer(out, it == data_.end() ? 0 : static_cast<long long>(it->second.size()));
-    } else if (name == "MGET") {
-      resp::array_header(out, a.size() - 1);
-      for (std::size_t i = 1; i < a.size(); ++i) {
-        auto it = data_.find(a[i]);
-        it == data_.end() ? resp::null_bulk(out) : resp::bulk(out, it->second);
-      }
     } else if (name == "MSET") {
       if (a.size() % 2 == 0) {
         resp::error(out, "ERR wrong number of arguments for 'mset' command");
@@ -256,8 +278,6 @@ class store {
       }
       for (std::size_t i = 1; i + 1 < a.size(); i += 2) data_[a[i]] = a[i + 1];
       resp::simple(out, "OK");
-    } else if (name == "DBSIZE") {
-      resp::integer(out, static_cast<long long>(data_.size()));
     } else {
       resp::error(out, "ERR unknown command '" + (a.empty() ? std::string() : a[0]) + "'");
     }

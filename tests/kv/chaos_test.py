@@ -3,7 +3,11 @@ that kills (SIGKILL, then restarts) or pauses (SIGSTOP, then SIGCONT) one member
 end, the whole history must be linearizable and no acknowledged append may be lost or duplicated.
 
 usage: chaos_test.py PATH-TO-CORAFT-KV [--seconds 20] [--seed N] [--clients 4]
-                     [--strict-tryagain] [--history FILE]
+                     [--strict-tryagain] [--history FILE] [--reads index|lease|log]
+
+The members serve reads as --reads says (coraft-kv's flag; index, its default, unless given): with
+index or lease, the GETs and MGETs on followers and leaders alike are answered from a read index,
+without the log, and are checked as every other operation is.
 
 Clients each hold one connection (redis-py) to a member chosen at random, and issue, on three keys
 per family: SET of a unique value and GET on k0..k2; INCR on c0..c2; APPEND of a unique token
@@ -125,12 +129,12 @@ def raft_role(info_text):
 class Member:
     """One coraft-kv process, restartable with the same flags and data directory."""
 
-    def __init__(self, binary, member_id, peers, client_port, directory):
+    def __init__(self, binary, member_id, peers, client_port, directory, extra_args=()):
         self.id = member_id
         self.client_port = client_port
         self.command = [binary, "--id", str(member_id), "--peers", peers,
                         "--listen", f"127.0.0.1:{client_port}",
-                        "--data", os.path.join(directory, f"member-{member_id}")]
+                        "--data", os.path.join(directory, f"member-{member_id}"), *extra_args]
         self.log_path = os.path.join(directory, f"member-{member_id}.log")
         self.process = None
         self.paused = False
@@ -189,10 +193,11 @@ class Member:
 
 
 class Cluster:
-    def __init__(self, binary, directory):
+    def __init__(self, binary, directory, extra_args=()):
         ports = free_ports(6)
         peers = ",".join(f"{i + 1}=127.0.0.1:{ports[i]}" for i in range(3))
-        self.members = [Member(binary, i + 1, peers, ports[3 + i], directory) for i in range(3)]
+        self.members = [Member(binary, i + 1, peers, ports[3 + i], directory, extra_args)
+                        for i in range(3)]
         self.lock = threading.Lock()  # the nemesis and the final phase both change members
 
     def start(self):
@@ -558,7 +563,7 @@ def start_watchdog(cluster, directory, seconds):
 
 def run(args, directory, deadline):
     """The test proper; returns the list of failures (empty: everything held)."""
-    cluster = Cluster(args.binary, directory)
+    cluster = Cluster(args.binary, directory, ["--reads", args.reads] if args.reads else [])
     watchdog = start_watchdog(cluster, directory, deadline.left() + 5)
     recorder = Recorder(args.strict_tryagain)
     stop = threading.Event()
@@ -643,6 +648,8 @@ def main():
     parser.add_argument("--strict-tryagain", action="store_true",
                         help="take every TRYAGAIN reply as 'not applied'")
     parser.add_argument("--history", help="save the history (JSON lines) to this file")
+    parser.add_argument("--reads", choices=("index", "lease", "log"),
+                        help="how the members serve reads (coraft-kv's --reads; its default if not given)")
     args = parser.parse_args()
     if args.seed is None:
         args.seed = int(time.time())

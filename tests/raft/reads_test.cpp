@@ -3,7 +3,12 @@
 // many seeds each, with the safety checks after every step.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <initializer_list>
+#include <optional>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cluster.hpp"
@@ -153,4 +158,195 @@ TEST_CASE("JointReads: in a joint configuration a read needs a majority of each 
     for (int i : {now_leading, a, b})
       if (read_or_fail(c, i, "a read after the change") < written) c.fail("a read missed a write");
   });
+}
+
+// ---- leases (options::lease_reads) ----------------------------------------------------------------
+
+namespace {
+
+raft::options with_leases() {
+  raft::options o = lab_options();
+  o.lease_reads = true;
+  return o;
+}
+
+// A write committed by a leader among `among`, begun within `within`: its index, or 0 if none was
+// committed in that time. Lets simulated time pass a millisecond at a time, so that whatever is
+// done next happens right after the commit.
+raft::index_t write_among(cluster& c, const std::vector<int>& among, std::uint64_t value,
+                          io::duration within) {
+  const io::time_point give_up = c.world().now() + within;
+  std::optional<std::pair<int, raft::index_t>> started;
+  while (c.world().now() < give_up) {
+    c.sleep(1ms);
+    if (started) {
+      auto [i, index] = *started;
+      if (!c.running(i)) return 0;
+      if (c.node(i)->status().commit_index >= index) return index;
+      if (c.node(i)->status().role != raft::role::leader) started.reset();
+      continue;
+    }
+    for (int i : among) {
+      if (!c.running(i) || c.node(i)->status().role != raft::role::leader) continue;
+      auto begun = c.node(i)->start(command(value));
+      if (begun.is_leader) started = {i, begun.index};
+      break;
+    }
+  }
+  return 0;
+}
+
+// Whether server i answers a read, within `at_most`, with an index below `written`: a stale read.
+bool reads_stale(cluster& c, int i, raft::index_t written, io::duration at_most) {
+  auto read = read_now(c, i, at_most);
+  return read && read->has_value() && **read < written;
+}
+
+// Every server but `except`.
+std::vector<int> others(const cluster& c, std::initializer_list<int> except) {
+  std::vector<int> rest;
+  for (int i = 0; i < c.size(); ++i)
+    if (std::find(except.begin(), except.end(), i) == except.end()) rest.push_back(i);
+  return rest;
+}
+
+}  // namespace
+
+TEST_CASE("LeaseReads: a leader whose lease holds answers at once, and reads see completed writes") {
+  for_each_seed("LeaseReads", [](simulation sim) {
+    cluster c(sim, 3, false, with_leases());
+    for (int round = 0; round < 3; ++round) {
+      const int leader = c.check_one_leader();
+      const raft::index_t written = c.one(command(static_cast<std::uint64_t>(round)), 3, true);
+      const io::time_point asked = c.world().now();
+      if (read_or_fail(c, leader, "a lease read") < written) c.fail("a lease read missed a write");
+      if (c.world().now() != asked) c.fail("a leader holding its lease waited for a round");
+      for (int i = 0; i < 3; ++i)
+        if (read_or_fail(c, i, "a read through the leader's lease") < written)
+          c.fail("server " + std::to_string(i) + " missed a write");
+    }
+  });
+}
+
+// A transfer's target is voted for at once, however recently the voters heard the old leader: the
+// lease must end when TimeoutNow leaves. The old leader is cut off as soon as the target
+// campaigns, before it hears of the new term; the target wins with the third member's vote and
+// writes; the old leader, still believing it leads, must not answer from its commit index.
+TEST_CASE("LeaseEndsWithTransfer: a leader that sent TimeoutNow no longer reads from its lease") {
+  for_each_seed("LeaseEndsWithTransfer", [](simulation sim) {
+    cluster c(sim, 3, false, with_leases());
+    const int old_leader = c.check_one_leader();
+    c.one(command(1), 3, true);
+    const int target = (old_leader + 1) % 3;
+    const raft::term_t term = c.node(old_leader)->status().term;
+    c.spawn_on(old_leader, [](test::member* n, raft::node_id to) -> co::task<void> {
+      (void)co_await n->transfer_leadership(to);
+    }(c.node(old_leader), cluster::id(target)));
+    const io::time_point give_up = c.world().now() + 2s;
+    while (c.node(target)->status().term == term) {
+      if (c.world().now() > give_up) c.fail("the target never campaigned");
+      c.step();
+    }
+    c.disconnect(old_leader);
+    const raft::index_t written = write_among(c, {target}, 2, 2s);
+    if (written == 0) c.fail("the target did not write after the transfer");
+    if (c.node(old_leader)->status().role != raft::role::leader)
+      c.fail("the old leader stepped down before the read: the scenario tests nothing");
+    if (reads_stale(c, old_leader, written, 100ms))
+      c.fail("the old leader read from its lease after sending TimeoutNow");
+  });
+}
+
+// A voter that answered the leader and restarted has forgotten when; it must still withhold its
+// vote for as long as the leader's lease may hold. Five members: two are cut off from the leader
+// (their logs stay as long as everyone's, so they can win), then the leader is cut off from all
+// and the two that gave it its lease restart at once. The two cut off first campaign as soon as
+// their timers fire; the restarted voters must refuse them until the lease is over. A write by a
+// new leader while the old one still believes it leads must not be missed by a read on the old.
+TEST_CASE("LeaseAfterRestart: a restarted voter withholds its vote for as long as a lease may hold") {
+  std::uint64_t contested = 0, runs = 0;
+  for_each_seed("LeaseAfterRestart", [&](simulation sim) {
+    cluster c(sim, 5, false, with_leases());
+    const int leader = c.check_one_leader();
+    c.one(command(1), 5, true);
+    const int a = (leader + 1) % 5, b = (leader + 2) % 5, d = (leader + 3) % 5, e = (leader + 4) % 5;
+    auto hosts = [](std::initializer_list<int> servers) {
+      std::vector<std::string> names;
+      for (int i : servers) names.push_back(host_name(cluster::id(i)));
+      return names;
+    };
+    c.network().partition({hosts({leader, a, b}), hosts({d, e})});
+    c.sleep(c.world().random().uniform(io::duration(300ms), io::duration(600ms)));
+    c.network().partition({hosts({leader}), hosts({a, b, d, e})});
+    c.stop(a);
+    c.stop(b);
+    c.start(a);
+    c.start(b);
+    const raft::index_t written = write_among(c, {a, b, d, e}, 2, 1s);
+    ++runs;
+    if (written == 0 || c.node(leader)->status().role != raft::role::leader) return;
+    ++contested;
+    if (reads_stale(c, leader, written, 50ms))
+      c.fail("a new leader wrote while the old one's lease held, and the old one read below it");
+  });
+  MESSAGE("lease after restart: " << runs << " runs; in " << contested
+                                  << " a new leader wrote while the old one still led");
+  if (runs >= 10) CHECK(contested > 0);
+}
+
+namespace {
+
+// What a leader cut off from the others answered, asked to read right after they wrote.
+enum class cut_off_read { stale, not_stale, stepped_down_first };
+
+// A lease is only as good as the clocks measuring it (options::lease_reads). Three members; the
+// leader's and the others' clocks run at the rates given (a machine's clock, sim/clock.hpp, on the
+// production stack, where each server is a machine); the leader is cut off; the others elect a
+// successor, which writes; the old leader, if it still believes it leads, is asked to read right
+// after. Fails if nobody wrote.
+cut_off_read read_after_drift(simulation sim, bool leases, double leader_rate, double others_rate) {
+  cluster c(sim, 3, false, leases ? with_leases() : lab_options());
+  const int leader = c.check_one_leader();
+  c.one(command(1), 3, true);
+  for (int i = 0; i < 3; ++i) c.machine(i).set_clock_rate(i == leader ? leader_rate : others_rate);
+  c.sleep(c.world().random().uniform(io::duration(100ms), io::duration(200ms)));
+  c.disconnect(leader);
+  const raft::index_t written = write_among(c, others(c, {leader}), 2, 3s);
+  if (written == 0) c.fail("the majority wrote nothing");
+  if (c.node(leader)->status().role != raft::role::leader) return cut_off_read::stepped_down_first;
+  return reads_stale(c, leader, written, 20ms) ? cut_off_read::stale : cut_off_read::not_stale;
+}
+
+constexpr seed_counts production_only{0, 20};
+
+}  // namespace
+
+// Within the bound: the others' clocks run 0.95 × lease_clock_drift faster than the leader's, so
+// they give up on it just after its lease ends, and it never reads stale. (CheckQuorum often
+// makes it step down first; the runs where it did not are counted, and must be some.)
+TEST_CASE("LeaseClockDrift: within the drift bound, a cut-off leader's lease ends before a successor writes") {
+  std::uint64_t still_leading = 0, runs = 0;
+  for_each_seed("LeaseClockDrift", [&](simulation sim) {
+    const double drift = with_leases().lease_clock_drift;
+    const cut_off_read read = read_after_drift(sim, true, 1.0, 1.0 + 0.95 * drift);
+    if (read == cut_off_read::stale) throw std::runtime_error("a stale lease read within the drift bound");
+    ++runs;
+    if (read == cut_off_read::not_stale) ++still_leading;
+  }, production_only);
+  MESSAGE("lease within the drift bound: " << runs << " runs; in " << still_leading
+                                           << " the old leader still led when asked to read");
+  if (runs >= 10) CHECK(still_leading > 0);
+}
+
+// Beyond the bound, the warning beside the option is real: a leader whose clock runs at a fifth of
+// the others' speed believes its lease holds long after they elected a successor, and reads below
+// its write, on every seed. The same cluster reading through ReadIndex (no lease) never does.
+TEST_CASE("LeaseClockDrift: beyond the drift bound, lease reads break; ReadIndex does not") {
+  for_each_seed("LeaseBeyondDrift", [](simulation sim) {
+    if (read_after_drift(sim, true, 0.2, 1.0) != cut_off_read::stale)
+      throw std::runtime_error("a leader whose clock runs at a fifth of the others' did not read "
+                               "stale: the scenario no longer shows the lease's assumption");
+    if (read_after_drift(sim, false, 0.2, 1.0) == cut_off_read::stale)
+      throw std::runtime_error("a ReadIndex read was stale under clock drift");
+  }, production_only);
 }

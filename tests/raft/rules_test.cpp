@@ -146,6 +146,39 @@ TEST_CASE("§4.2.3: a member that heard from its leader within the minimum elect
   CHECK(pre_vote_decision(voter, true, pre_vote_args{4, 2, 9, 9}) == vote_verdict::deny_stale_term);
 }
 
+TEST_CASE("§6.4.1: a lease lasts the minimum election timeout shrunk by the clock drift bound") {
+  using namespace std::chrono_literals;
+  CHECK(lease_duration(150ms, 0.0) == 150ms);
+  CHECK(lease_duration(150ms, 0.5) == 100ms);
+  // A voter whose clock runs 1 + drift times faster withholds for T / (1 + drift) of the leader's
+  // time: exactly the lease.
+  CHECK(lease_duration(1s, 0.25) == 800ms);
+}
+
+TEST_CASE("§6.4.1: lease options are refused unless withholding, CheckQuorum and the drift bound allow a lease") {
+  using namespace std::chrono_literals;
+  CHECK_NOTHROW(check_lease_options(false, false, false, 5.0, 150ms, 50ms));  // off: nothing to check
+  CHECK_NOTHROW(check_lease_options(true, true, true, 0.1, 150ms, 50ms));
+  auto refusal = [](auto&& call) {
+    try {
+      call();
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(refusal([] { check_lease_options(true, false, true, 0.1, 150ms, 50ms); })
+            .find("lease_reads needs withhold_votes and check_quorum") != std::string::npos);
+  CHECK(refusal([] { check_lease_options(true, true, false, 0.1, 150ms, 50ms); })
+            .find("lease_reads needs withhold_votes and check_quorum") != std::string::npos);
+  CHECK(refusal([] { check_lease_options(true, true, true, -0.1, 150ms, 50ms); })
+            .find("lease_clock_drift") != std::string::npos);
+  CHECK(refusal([] { check_lease_options(true, true, true, 1.0, 150ms, 50ms); })
+            .find("lease_clock_drift") != std::string::npos);
+  CHECK(refusal([] { check_lease_options(true, true, true, 0.5, 150ms, 100ms); })
+            .find("must outlast heartbeat_interval") != std::string::npos);
+}
+
 TEST_CASE("§6.2: a leader keeps its quorum only while it and the peers heard from are a majority") {
   CHECK(leader_keeps_quorum(1, 3));
   CHECK_FALSE(leader_keeps_quorum(0, 3));

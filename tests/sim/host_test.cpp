@@ -119,3 +119,41 @@ TEST_CASE("host: a destroyed host cancels its coroutines and leaves the world co
   sim::host again(world, net, "t");  // the name is free again
   CHECK(again.is_up());
 }
+
+TEST_CASE("host: a drifting clock runs at its rate from when it was set, and its timers keep to it") {
+  sim::world world(1);
+  sim::network net(world);
+  sim::host fast(world, net, "fast"), slow(world, net, "slow");
+  world.run_until(io::time_point{} + 100ms);
+  fast.set_clock_rate(1.5);
+  slow.set_clock_rate(0.25);
+  // The local time at the change is kept; only the pace changes.
+  CHECK(fast.now() == io::time_point{} + 100ms);
+  CHECK(slow.now() == io::time_point{} + 100ms);
+  world.run_until(io::time_point{} + 200ms);
+  CHECK(fast.now() == io::time_point{} + 250ms);
+  CHECK(slow.now() == io::time_point{} + 125ms);
+  // A sleep of 30 ms of the host's own time lasts 30 / rate of the world's, and wakes with the
+  // host's clock at its deadline or later, never before.
+  io::time_point fast_woke{}, slow_woke{}, fast_local{}, slow_local{};
+  auto nap = [](sim::host* h, sim::world* w, io::time_point* woke, io::time_point* local) -> co::task<void> {
+    const io::time_point deadline = h->now() + 30ms;
+    (void)co_await h->sleep_until(deadline);
+    *woke = w->now();
+    *local = h->now();
+    CHECK(*local >= deadline);
+  };
+  fast.spawn(nap(&fast, &world, &fast_woke, &fast_local));
+  slow.spawn(nap(&slow, &world, &slow_woke, &slow_local));
+  world.run_until(io::time_point{} + 1s);
+  CHECK(fast_woke == io::time_point{} + 220ms);
+  CHECK(slow_woke == io::time_point{} + 320ms);
+  CHECK(fast_local == io::time_point{} + 280ms);
+  CHECK(slow_local == io::time_point{} + 155ms);
+  // The rate outlives a crash: it is the machine's.
+  fast.crash();
+  fast.restart();
+  world.run_until(io::time_point{} + 1200ms);
+  CHECK(fast.now() == io::time_point{} + 250ms + 1500ms);
+  CHECK_THROWS_AS(fast.set_clock_rate(0.0), std::invalid_argument);
+}

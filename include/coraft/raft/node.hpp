@@ -147,6 +147,9 @@ class node {
         throw std::invalid_argument("coraft::raft::node: the initial configuration needs a cluster id");
     }
     check_message_sizes(options_, transport_.max_message_bytes());
+    check_lease_options(options_.lease_reads, options_.withhold_votes, options_.check_quorum,
+                        options_.lease_clock_drift, options_.election_timeout,
+                        options_.heartbeat_interval);
   }
   // A member of a new cluster of voters: this node and `peers` (initial_configuration).
   node(Executor& executor, Transport& transport, Storage& storage, node_id id,
@@ -231,7 +234,8 @@ class node {
   // its commit index, taken once an entry of its own term has committed, and handed out once a
   // majority (of each half of a joint configuration) has answered a heartbeat sent after the call
   // began; every read waiting meanwhile shares that round. On a follower or a learner, R is the
-  // leader's, asked for with one request. Errors: not_leader (no leader known, or the one asked
+  // leader's, asked for with one request. With options::lease_reads, a leader whose lease holds
+  // hands out its commit index at once (see the option for what that assumes). Errors: not_leader (no leader known, or the one asked
   // does not lead), leadership_lost (this leader stopped leading, or no majority answered within
   // an election timeout), the transport's error (the leader unreachable), shut_down, cancelled().
   co::task<co::result<index_t>> read_index();
@@ -314,8 +318,8 @@ class node {
   void bind_incarnations(leader_state& leading);
   co::task<void> send_append(peer_replication* replica, append_entries_args args,
                              bool from_next_index, leader_state* leading, bool for_round = false);
-  void heard_in_term(peer_replication& replica, std::uint64_t number, incarnation_t incarnation,
-                     leader_state& leading);
+  void heard_in_term(peer_replication& replica, std::uint64_t number, io::time_point sent_at,
+                     incarnation_t incarnation, leader_state& leading);
   co::task<void> persist_own_log(leader_state* leading);
   co::task<void> send_snapshot(peer_replication* replica, leader_state* leading);
   append_entries_args next_append(index_t from, bool with_entries) const;
@@ -337,6 +341,7 @@ class node {
   co::task<co::result<index_t>> leader_read_index();
   co::task<co::result<index_t>> ask_leader_read_index();
   bool leadership_confirmed(const leader_state& leading, std::uint64_t after) const;
+  bool lease_holds(const leader_state& leading) const;
   std::error_code refusal_error(change_refusal why) const;
   static configuration checked_initial_configuration(node_id id, const std::vector<node_id>& peers) {
     if (std::find(peers.begin(), peers.end(), id) != peers.end())
@@ -425,6 +430,7 @@ class node {
   raft::role role_ = role::follower;
   node_id leader_ = nobody;   // the leader of current_term_, once heard from
   io::time_point heard_from_leader_at_{};  // when leader_ was last heard from (vote withholding)
+  io::time_point started_at_{};            // when run() began (vote withholding, lease_reads)
   // The member this leader hands its leadership to, while transfer_leadership() runs; nobody
   // otherwise. Cleared when the role or the term changes.
   node_id transfer_target_ = nobody;

@@ -49,6 +49,29 @@ struct options {
   // timeout steps down, so that clients of a leader cut off from its majority learn it at once.
   // Costs nothing on the wire: the replies to heartbeats are the evidence.
   bool check_quorum = true;
+  // Lease reads (thesis §6.4.1): a leader answers read_index() from its commit index without a
+  // round trip while a majority has answered requests it sent within the lease, which lasts
+  // election_timeout / (1 + lease_clock_drift) from each request's send time. This trades
+  // linearizability's independence from clocks for a read without network latency: it is only as
+  // safe as these assumptions, checked nowhere.
+  //  * A member's clock runs at most lease_clock_drift faster than any leader's, measured over an
+  //    election timeout. The node measures time on its executor's clock, CLOCK_MONOTONIC on
+  //    io_uring: NTP slews it by at most 0.05 %, and it never jumps.
+  //  * CLOCK_MONOTONIC keeps running through a SIGSTOP, a debugger's break or a long GC-like
+  //    pause of the process: a leader paused past its lease sees the time passed when it resumes
+  //    and falls back to a round trip. It does not run while the whole machine is suspended
+  //    (a laptop's sleep; a VM paused by its host, and whose guest clock is not corrected on
+  //    resume): a leader in such a VM resumes believing its lease still holds while the others may
+  //    have elected a successor. Leave lease_reads off where virtual machines are paused or
+  //    live-migrated.
+  //  * Every voter runs with lease_reads on and the same election_timeout: the lease rests on the
+  //    others withholding their votes (withhold_votes, and so check_quorum, are required) for an
+  //    election timeout after they last heard the leader, and, having restarted, for one after
+  //    they started.
+  // The lease ends when the leader sends TimeoutNow (a transfer's target is voted for at once):
+  // reads fall back to a round trip for the rest of that term.
+  bool lease_reads = false;
+  double lease_clock_drift = 0.1;
   // Committed entries buffered for the application before the node waits for it to catch up.
   std::size_t apply_capacity = 1024;
   // A learner becomes a voter (node::add_member, change_membership) only once its log is within

@@ -12,6 +12,7 @@
 #include <functional>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -74,6 +75,38 @@ inline bool leader_lease_holds(bool withhold_votes, bool leads, bool knows_leade
   if (!withhold_votes) return false;
   if (leads) return true;
   return knows_leader && since_heard_from_leader < min_election_timeout;
+}
+
+// ---- Leases (thesis §6.4.1; options::lease_reads) -----------------------------------------------
+
+// How long after sending a request a leader may still count its answer toward its lease: voters
+// that answered withhold their votes for a minimum election timeout on their own clocks from when
+// the request arrived (after it was sent), so nobody else can be elected before then, as long as no
+// voter's clock runs more than `clock_drift` faster than the leader's.
+inline std::chrono::nanoseconds lease_duration(std::chrono::nanoseconds min_election_timeout,
+                                               double clock_drift) noexcept {
+  const double lasts = static_cast<double>(min_election_timeout.count()) / (1.0 + clock_drift);
+  return std::chrono::nanoseconds(static_cast<std::chrono::nanoseconds::rep>(lasts));
+}
+
+// Throws std::invalid_argument, naming the option, unless the lease options are coherent: a lease
+// rests on vote withholding, which rests on CheckQuorum, and on a clock drift bound that leaves
+// the lease longer than a heartbeat interval (else it would never hold between two heartbeats).
+inline void check_lease_options(bool lease_reads, bool withhold_votes, bool check_quorum,
+                                double clock_drift, std::chrono::nanoseconds min_election_timeout,
+                                std::chrono::nanoseconds heartbeat_interval) {
+  auto refuse = [](const char* why) {
+    throw std::invalid_argument(std::string("coraft::raft::node: ") + why);
+  };
+  if (!lease_reads) return;
+  if (!withhold_votes || !check_quorum)
+    refuse("lease_reads needs withhold_votes and check_quorum: without them another member can "
+           "be elected while the lease holds");
+  if (!(clock_drift >= 0.0) || !(clock_drift < 1.0))
+    refuse("lease_clock_drift must be at least 0 and below 1");
+  if (lease_duration(min_election_timeout, clock_drift) <= heartbeat_interval)
+    refuse("lease_reads: the lease (election_timeout / (1 + lease_clock_drift)) must outlast "
+           "heartbeat_interval");
 }
 
 // Whether a voter would grant its vote in the election the pre-candidate would start, in

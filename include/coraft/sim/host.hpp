@@ -41,6 +41,7 @@
 #include "coraft/co/task.hpp"
 #include "coraft/io/contract.hpp"
 #include "coraft/io/endpoint.hpp"
+#include "coraft/sim/clock.hpp"
 #include "coraft/sim/connections.hpp"
 #include "coraft/sim/disk.hpp"
 #include "coraft/sim/network.hpp"
@@ -113,9 +114,13 @@ class host final : public co::scheduler {
 
   // ---- io::timers, io::posting -----------------------------------------------------------------
 
-  io::time_point now() const noexcept { return world_->now(); }
-  sleep_awaiter sleep_until(io::time_point when) { return world_->sleep_until(when); }
-  sleep_awaiter sleep_for(io::duration how_long) { return world_->sleep_for(how_long); }
+  // The host's own clock (sim/clock.hpp): the world's unless set_clock_rate() made it drift.
+  io::time_point now() const noexcept { return clock_.local(world_->now()); }
+  sleep_awaiter sleep_until(io::time_point when) { return world_->sleep_until(clock_.world(when)); }
+  sleep_awaiter sleep_for(io::duration how_long) { return sleep_until(now() + how_long); }
+  // From now on, the host's clock advances `rate` of its time per unit of the world's (> 0), through
+  // crashes and restarts, as the machine's oscillator would.
+  void set_clock_rate(double rate) { clock_.set_rate(world_->now(), rate); }
 
   // Run `fn` on this host from the world's next step (from any thread). Dropped if the host is down
   // by then.
@@ -241,6 +246,7 @@ class host final : public co::scheduler {
   sim::network* network_;
   std::string name_;
   sim::disk disk_;
+  machine_clock clock_;
   std::unique_ptr<co::scope> scope_;  // the current life's coroutines; null while the host is down
   std::vector<std::unique_ptr<co::scope>> retired_;  // past lives still winding down
 };

@@ -8,6 +8,10 @@
 // replicators' own; a read asks each replicator for one more heartbeat, at most one in flight per
 // peer, so that every read that arrives meanwhile shares the next round. A follower or a learner
 // asks the leader for its read index (read_index_args) and serves the read from its own state.
+//
+// With options::lease_reads, a leader skips the round while its lease holds: a majority answered
+// requests it sent within the lease's duration, so those voters still withhold their votes and no
+// other leader can have been elected (rules.hpp, lease_duration; the option says what it assumes).
 #pragma once
 
 #include "coraft/raft/node.hpp"
@@ -48,6 +52,7 @@ co::task<co::result<index_t>> node<E, T, S>::leader_read_index() {
     if (auto why = still_leading()) co_return why;
   }
   const index_t read = commit_index_;
+  if (lease_holds(*leading_)) co_return read;
   const std::uint64_t after = leading_->requests_sent;
   leading_->ask_for_round();
   for (;;) {
@@ -67,6 +72,23 @@ bool node<E, T, S>::leadership_confirmed(const leader_state& leading, std::uint6
     if (id == id_) return true;
     const peer_replication* p = leading.find(id);
     return p && p->answered_request > after;
+  });
+}
+
+// Whether the lease holds (options::lease_reads): no TimeoutNow sent in this term, and a majority
+// of the latest configuration (of each half, when joint) answered requests sent within the last
+// lease_duration. The leader counts itself.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+bool node<E, T, S>::lease_holds(const leader_state& leading) const {
+  if (!options_.lease_reads || leading.lease_ended) return false;
+  const io::time_point since =
+      executor_.now() - std::chrono::duration_cast<io::duration>(
+                            lease_duration(options_.election_timeout, options_.lease_clock_drift));
+  return has_quorum(configs_.latest(), [&](node_id id) {
+    if (id == id_) return true;
+    const peer_replication* p = leading.find(id);
+    return p && p->answered_request > 0 && p->answered_sent_at > since;
   });
 }
 

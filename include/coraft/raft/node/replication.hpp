@@ -149,7 +149,8 @@ co::task<void> node<E, T, S>::send_append(peer_replication* replica_ptr, append_
   peer_replication& replica = *replica_ptr;
   replica.wake.set();
   if (for_round) replica.round_in_flight = false;
-  if (reply && reply->term == term) heard_in_term(replica, number, reply->incarnation, *leading);
+  if (reply && reply->term == term)
+    heard_in_term(replica, number, sent_at, reply->incarnation, *leading);
   if (!reply) {
     replica.progress.failed(sent_at, options_.heartbeat_interval, from_next_index);
   } else if (reply->term != term) {
@@ -198,7 +199,7 @@ co::task<void> node<E, T, S>::send_snapshot(peer_replication* replica_ptr, leade
     if (reply && observe_term(reply->term)) co_return;
     if (!still_in(role::leader, term)) co_return;
     if (reply && reply->term == term)
-      heard_in_term(*replica_ptr, number, reply->incarnation, *leading);
+      heard_in_term(*replica_ptr, number, sent_at, reply->incarnation, *leading);
     if (!reply || !reply->accepted) break;
     offset += chunk;
     if (offset == data->size()) {
@@ -274,14 +275,16 @@ void node<E, T, S>::after_commit_as_leader(leader_state& leading) {
   sync_replicators(leading);
 }
 
-// A peer answered request number `number` in this leader's term: it counts for CheckQuorum
-// (heard_at) and for the reads waiting for a round (answered), and its incarnation is learnt.
+// A peer answered request number `number`, sent at `sent_at`, in this leader's term: it counts
+// for CheckQuorum (heard_at), for the reads waiting for a round and for the lease (answered), and
+// its incarnation is learnt.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 void node<E, T, S>::heard_in_term(peer_replication& replica, std::uint64_t number,
-                                  incarnation_t incarnation, leader_state& leading) {
+                                  io::time_point sent_at, incarnation_t incarnation,
+                                  leader_state& leading) {
   replica.heard_at = executor_.now();
-  replica.answered(number);
+  replica.answered(number, sent_at);
   leader_heard_.set();
   leader_heard_.reset();
   learn_incarnation(replica, incarnation, leading);

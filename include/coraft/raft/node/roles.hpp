@@ -26,14 +26,19 @@ struct node<E, T, S>::peer_replication {
   // the requests still on their way are folded into this record, which nobody reads again.
   bool removed = false;
   // Reads (reads.hpp): the number of the latest request of this term the peer answered
-  // (leader_state::requests_sent numbers them), and whether reads await one more heartbeat to it,
-  // and whether the one they asked for is on its way.
+  // (leader_state::requests_sent numbers them) and the latest send time among those it answered
+  // (the lease), whether reads await one more heartbeat to it, and whether the one they asked for
+  // is on its way.
   std::uint64_t answered_request = 0;
+  io::time_point answered_sent_at{};
   bool round_wanted = false;
   bool round_in_flight = false;
 
-  // The peer answered request number `number` in the leader's term.
-  void answered(std::uint64_t number) { answered_request = std::max(answered_request, number); }
+  // The peer answered request number `number`, sent at `sent_at`, in the leader's term.
+  void answered(std::uint64_t number, io::time_point sent_at) {
+    answered_request = std::max(answered_request, number);
+    answered_sent_at = std::max(answered_sent_at, sent_at);
+  }
 };
 
 // Everything only a leader has. It lives in lead()'s frame, so no other role can reach it.
@@ -51,6 +56,7 @@ struct node<E, T, S>::leader_state {
   io::time_point since{};               // when this leadership began
   index_t term_start = 0;               // this term's no-op: reads wait until it has committed
   std::uint64_t requests_sent = 0;      // numbers every request to a peer, in the order sent
+  bool lease_ended = false;             // TimeoutNow was sent: no lease reads in this term
 
   // The peer's replication, or null when it is not (or no longer) replicated to.
   peer_replication* find(node_id peer) {
@@ -125,7 +131,8 @@ co::task<void> node<E, T, S>::run() {
     }
     configuration_changed();
     announce_role_change();  // the term recovered from storage
-    election_deadline_ = executor_.now() + random_election_timeout();
+    started_at_ = executor_.now();
+    election_deadline_ = started_at_ + random_election_timeout();
     life.spawn(serve());
     life.spawn(apply_entries());
     life.spawn(play_roles());
@@ -345,6 +352,9 @@ co::task<void> node<E, T, S>::request_pre_vote(node_id peer, pre_vote_args args,
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 bool node<E, T, S>::withholds_votes() const {
+  // With lease reads, a member withholds its vote for an election timeout after it starts: before
+  // a restart it may have answered a leader whose lease still holds, and it forgot when.
+  if (options_.lease_reads && executor_.now() - started_at_ < options_.election_timeout) return true;
   return leader_lease_holds(options_.withhold_votes, role_ == role::leader, leader_ != nobody,
                             executor_.now() - heard_from_leader_at_, options_.election_timeout);
 }
@@ -520,7 +530,9 @@ co::task<void> node<E, T, S>::hand_over(leader_state* leading) {
     transfer_requested_.reset();
     const node_id target = transfer_target_;
     if (!transfer_running(target, current_term_)) continue;
-    if (co_await log_caught_up(target, leading)) co_await send_timeout_now(target);
+    if (!co_await log_caught_up(target, leading)) continue;
+    leading->lease_ended = true;  // the target is about to be voted for without waiting
+    co_await send_timeout_now(target);
   }
 }
 
