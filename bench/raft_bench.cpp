@@ -1,7 +1,8 @@
 // raft_bench — committed entries per second and commit latency of a cluster in one process.
 //
 //   raft_bench [--nodes 3|5] [--transport tcp|sim] [--fsync on|off] [--clients 64]
-//              [--payload 256] [--duration 10] [--warmup 2] [--data DIR] [--json]
+//              [--payload 256] [--readers 0] [--reads index|lease] [--duration 10] [--warmup 2]
+//              [--data DIR] [--json]
 //
 // tcp: each member on its own thread and io_uring executor (raft::server_thread), over real
 //      loopback TCP, with file storage (fdatasync'd, or with --fsync off written but not synced).
@@ -9,9 +10,12 @@
 //      once, storage in memory: what the protocol code itself costs in CPU.
 //
 // `--clients` coroutines on the leader each propose an entry of `--payload` bytes and await its
-// commit, again and again. After the warm-up, for `--duration` seconds, the bench counts commits
+// commit, again and again; `--readers` coroutines on the leader each await node.read_index() (a
+// linearizable read's index: one heartbeat round shared by the reads waiting, or, with --reads
+// lease, the leader's lease), again and again. After the warm-up, for `--duration` seconds, the bench counts commits
 // and records each one's latency (proposal to commit acknowledgement), and reads the members'
 // counters before and after. One table is printed; with --json, a JSON object on the last line.
+#include <coraft/co/context.hpp>
 #include <coraft/co/scope.hpp>
 #include <coraft/co/task.hpp>
 #include <coraft/raft/storage/memory_storage.hpp>
@@ -52,6 +56,8 @@ struct settings {
   bool fsync = true;
   std::size_t clients = 64;
   std::size_t payload = 256;
+  std::size_t readers = 0;
+  bool lease = false;  // --reads lease: options::lease_reads
   double duration = 10;
   double warmup = 2;
   std::string data;
@@ -65,7 +71,10 @@ struct load {
   std::uint64_t committed = 0;  // while measuring
   std::uint64_t refused = 0;    // proposals that did not commit (leadership changes)
   std::vector<std::uint32_t> latencies_us;
-  std::size_t running = 0;      // clients that have not ended yet
+  std::uint64_t reads = 0;          // read indexes obtained while measuring
+  std::uint64_t refused_reads = 0;  // read_index() errors (leadership changes)
+  std::vector<std::uint32_t> read_latencies_us;
+  std::size_t running = 0;      // clients and readers that have not ended yet
 };
 
 // Counters summed over the members, read before and after the measured window.
@@ -109,6 +118,31 @@ coraft::co::task<void> client(Node& node, Sleeper sleep, load* l, std::size_t pa
   --l->running;
 }
 
+// One reader: awaits a read index, over and over, until told to stop (a 10 ms pause after a
+// refusal), yielding to the executor after each (a lease read completes without suspending: the
+// readers must not keep the leader's thread from its heartbeats). Ends when `l->stopping` or
+// when cancelled.
+template <class Node, class Sleeper>
+coraft::co::task<void> reader(Node& node, Sleeper sleep, load* l) {
+  while (!l->stopping) {
+    const auto start = wall_clock::now();
+    auto read = co_await node.read_index();
+    if (read) {
+      if (l->measuring) {
+        ++l->reads;
+        const auto took = std::chrono::duration_cast<std::chrono::microseconds>(wall_clock::now() - start);
+        l->read_latencies_us.push_back(static_cast<std::uint32_t>(took.count()));
+      }
+      co_await coraft::co::yield{};
+      continue;
+    }
+    if (coraft::co::is_cancelled(read.error())) break;
+    ++l->refused_reads;
+    if (!co_await sleep(10ms)) break;
+  }
+  --l->running;
+}
+
 // ---- tcp: members on threads, real sockets and files ---------------------------------------------
 
 class tcp_cluster {
@@ -130,6 +164,7 @@ class tcp_cluster {
       config.node.max_entries_per_append = 4096;
       config.node.max_bytes_per_append = 4u << 20;
       config.node.apply_capacity = 16384;
+      config.node.lease_reads = s.lease;
       threads_.push_back(std::make_unique<coraft::raft::server_thread>(
           config, [](server& s) { return consume_applied(&s); }));
     }
@@ -144,6 +179,13 @@ class tcp_cluster {
         ++l->running;
         auto sleep = [&s](coraft::io::duration d) { return s.executor().sleep_for(d); };
         return client(s.node(), sleep, l, payload, c);
+      });
+    }
+    for (std::size_t r = 0; r < settings_.readers; ++r) {
+      leader_->spawn([l](server& s) {
+        ++l->running;
+        auto sleep = [&s](coraft::io::duration d) { return s.executor().sleep_for(d); };
+        return reader(s.node(), sleep, l);
       });
     }
   }
@@ -231,6 +273,7 @@ class sim_cluster {
       options.max_entries_per_append = 4096;
       options.max_bytes_per_append = 4u << 20;
       options.apply_capacity = 16384;
+      options.lease_reads = s.lease;
       transports_.push_back(std::make_unique<transport>(board_, world_, id, 1s));
       storages_.push_back(std::make_unique<storage>(world_, disks_[i]));
       nodes_.push_back(std::make_unique<node>(world_, *transports_.back(), *storages_.back(), id,
@@ -258,6 +301,10 @@ class sim_cluster {
     for (std::size_t c = 0; c < settings_.clients; ++c) {
       ++l->running;
       scope_.spawn(client(*leader_, sleep, l, settings_.payload, c));
+    }
+    for (std::size_t r = 0; r < settings_.readers; ++r) {
+      ++l->running;
+      scope_.spawn(reader(*leader_, sleep, l));
     }
   }
 
@@ -317,13 +364,15 @@ struct result {
   double seconds = 0, entries_per_sec = 0, mb_per_sec = 0;
   double p50_us = 0, p99_us = 0, p999_us = 0;
   double fsyncs_per_sec = 0, entries_per_fsync = 0, appends_per_entry = 0, cpu_per_million = 0;
-  std::uint64_t committed = 0, refused = 0;
+  double reads_per_sec = 0, read_p50_us = 0, read_p99_us = 0;
+  std::uint64_t committed = 0, refused = 0, refused_reads = 0;
 };
 
 template <class Cluster, class Wait>
 result measure(Cluster& cluster, const settings& s, Wait wait) {
   load l;
   l.latencies_us.reserve(1u << 22);
+  l.read_latencies_us.reserve(1u << 22);
   cluster.start_clients(&l);
   wait(std::chrono::duration<double>(s.warmup));
   cluster.on_leader([&l] { l.measuring = true; });
@@ -346,6 +395,11 @@ result measure(Cluster& cluster, const settings& s, Wait wait) {
   r.p50_us = bench::percentile(l.latencies_us, 0.50);
   r.p99_us = bench::percentile(l.latencies_us, 0.99);
   r.p999_us = bench::percentile(l.latencies_us, 0.999);
+  r.refused_reads = l.refused_reads;
+  r.reads_per_sec = static_cast<double>(l.reads) / seconds;
+  std::sort(l.read_latencies_us.begin(), l.read_latencies_us.end());
+  r.read_p50_us = bench::percentile(l.read_latencies_us, 0.50);
+  r.read_p99_us = bench::percentile(l.read_latencies_us, 0.99);
   r.fsyncs_per_sec = static_cast<double>(after.fsyncs - before.fsyncs) / static_cast<double>(s.nodes) / seconds;
   const auto leader_fsyncs = after.leader_fsyncs - before.leader_fsyncs;
   r.entries_per_fsync = leader_fsyncs ? static_cast<double>(l.committed) / static_cast<double>(leader_fsyncs) : 0;
@@ -383,6 +437,14 @@ settings parse(int argc, char** argv) {
     else if (flag == "--fsync") s.fsync = value == "on";
     else if (flag == "--clients") s.clients = static_cast<std::size_t>(parse_number(flag, value));
     else if (flag == "--payload") s.payload = static_cast<std::size_t>(parse_number(flag, value));
+    else if (flag == "--readers") s.readers = static_cast<std::size_t>(parse_number(flag, value));
+    else if (flag == "--reads") {
+      if (value != "index" && value != "lease") {
+        std::fprintf(stderr, "raft_bench: --reads is index or lease\n");
+        std::exit(2);
+      }
+      s.lease = value == "lease";
+    }
     else if (flag == "--duration") s.duration = parse_number(flag, value);
     else if (flag == "--warmup") s.warmup = parse_number(flag, value);
     else if (flag == "--data") s.data = value;
@@ -392,8 +454,9 @@ settings parse(int argc, char** argv) {
     }
   }
   if ((s.nodes != 3 && s.nodes != 5) || (s.transport != "tcp" && s.transport != "sim") ||
-      s.clients == 0) {
-    std::fprintf(stderr, "raft_bench: --nodes is 3 or 5, --transport tcp or sim, --clients >= 1\n");
+      s.clients + s.readers == 0) {
+    std::fprintf(stderr, "raft_bench: --nodes is 3 or 5, --transport tcp or sim, and --clients or "
+                         "--readers at least 1\n");
     std::exit(2);
   }
   return s;
@@ -423,8 +486,10 @@ int main(int argc, char** argv) {
   if (own_directory) std::filesystem::remove_all(s.data);
 
   const char* fsync = s.transport == "sim" ? "n/a" : s.fsync ? "on" : "off";
-  std::printf("raft_bench: %zu nodes, %s transport, fsync %s, %zu clients, %zu-byte entries, %.0f s\n",
-              s.nodes, s.transport.c_str(), fsync, s.clients, s.payload, r.seconds);
+  std::printf("raft_bench: %zu nodes, %s transport, fsync %s, %zu clients, %zu-byte entries, "
+              "%zu readers (%s), %.0f s\n",
+              s.nodes, s.transport.c_str(), fsync, s.clients, s.payload, s.readers,
+              s.lease ? "lease" : "index", r.seconds);
   std::printf("  committed entries/s   %12.0f\n", r.entries_per_sec);
   std::printf("  MB/s                  %12.1f\n", r.mb_per_sec);
   std::printf("  commit latency p50    %12.0f us\n", r.p50_us);
@@ -435,14 +500,23 @@ int main(int argc, char** argv) {
   std::printf("  AppendEntries/entry   %12.4f\n", r.appends_per_entry);
   std::printf("  CPU s per M entries   %12.2f\n", r.cpu_per_million);
   if (r.refused) std::printf("  refused proposals     %12llu\n", static_cast<unsigned long long>(r.refused));
+  if (s.readers) {
+    std::printf("  reads/s               %12.0f\n", r.reads_per_sec);
+    std::printf("  read latency p50      %12.0f us\n", r.read_p50_us);
+    std::printf("  read latency p99      %12.0f us\n", r.read_p99_us);
+    if (r.refused_reads)
+      std::printf("  refused reads         %12llu\n", static_cast<unsigned long long>(r.refused_reads));
+  }
   if (s.json) {
     std::printf("{\"entries_per_sec\": %.0f, \"mb_per_sec\": %.2f, \"p50_us\": %.0f, \"p99_us\": %.0f, "
                 "\"p999_us\": %.0f, \"fsyncs_per_sec\": %.0f, \"entries_per_fsync\": %.2f, "
                 "\"appends_per_entry\": %.4f, \"cpu_sec_per_million\": %.3f, \"nodes\": %zu, "
                 "\"payload\": %zu, \"clients\": %zu, \"fsync\": \"%s\", \"transport\": \"%s\", "
-                "\"seconds\": %.2f}\n",
+                "\"seconds\": %.2f, \"readers\": %zu, \"reads\": \"%s\", \"reads_per_sec\": %.0f, "
+                "\"read_p50_us\": %.0f, \"read_p99_us\": %.0f}\n",
                 r.entries_per_sec, r.mb_per_sec, r.p50_us, r.p99_us, r.p999_us, r.fsyncs_per_sec,
                 r.entries_per_fsync, r.appends_per_entry, r.cpu_per_million, s.nodes, s.payload,
-                s.clients, fsync, s.transport.c_str(), r.seconds);
+                s.clients, fsync, s.transport.c_str(), r.seconds, s.readers, s.lease ? "lease" : "index",
+                r.reads_per_sec, r.read_p50_us, r.read_p99_us);
   }
 }

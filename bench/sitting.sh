@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/sitting.sh — one benchmark sitting: the machine's limits, coraft, etcd and redis, measured
 # one after the other, each benchmark run RUNS times (default 3); prints a Markdown table of the
-# medians with their ratios to the limits and to etcd.
+# medians with their ratios to the limits and to etcd, and one of reads (ReadIndex and leases,
+# alone and beside 64 writers).
 #
 #   bash bench/sitting.sh            (DURATION=10 RUNS=3 BUILD_DIR=build/release)
 set -euo pipefail
@@ -34,6 +35,10 @@ for run in $(seq "$runs"); do
   record etcd-64 bash "$root/bench/peers/etcd.sh" --clients 64 --payload 256 --duration "$duration" --json
   record etcd-1 bash "$root/bench/peers/etcd.sh" --clients 1 --payload 256 --duration "$duration" --json
   record redis-64 bash "$root/bench/peers/redis.sh" 64 256 200000 1
+  record reads-index "$build/bench/raft_bench" --clients 0 --readers 64 --duration "$duration" --json
+  record reads-lease "$build/bench/raft_bench" --clients 0 --readers 64 --reads lease --duration "$duration" --json
+  record mixed-index "$build/bench/raft_bench" --clients 64 --payload 256 --readers 64 --duration "$duration" --json
+  record mixed-lease "$build/bench/raft_bench" --clients 64 --payload 256 --readers 64 --reads lease --duration "$duration" --json
 done
 
 python3 - "$results" <<'PY'
@@ -67,4 +72,15 @@ print()
 print(f"coraft 64 clients / etcd 64 clients: {median('coraft-64', 'entries_per_sec') / median('etcd-64', 'entries_per_sec'):.1f}x")
 print(f"coraft 1 client p50 / floor: {median('coraft-1', 'p50_us') / floor:.2f}; p99 / floor: {median('coraft-1', 'p99_us') / floor:.2f}")
 print(f"etcd 1 client p50 / floor: {median('etcd-1', 'p50_us') / floor:.2f}")
+print()
+print("| reads (64 readers on the leader) | reads/s | read p50 us | read p99 us | writes/s beside | write p50 us |")
+print("|---|---:|---:|---:|---:|---:|")
+for name in ["reads-index", "reads-lease", "mixed-index", "mixed-lease"]:
+    if name not in rows:
+        continue
+    writes = (f"{median(name, 'entries_per_sec'):.0f} | {median(name, 'p50_us'):.0f}"
+              if rows[name][0]["clients"] else "– | –")
+    print(f"| {name} (median of {len(rows[name])}) | {median(name, 'reads_per_sec'):.0f} | "
+          f"{median(name, 'read_p50_us'):.0f} | {median(name, 'read_p99_us'):.0f} | {writes} |")
+print(f"ReadIndex read p50 / loopback round trip: {median('reads-index', 'read_p50_us') / limits['rtt_p50_us']:.2f}")
 PY

@@ -12,15 +12,7 @@ payload=${2:-256}
 requests=${3:-200000}
 pipeline=${4:-1}
 
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "redis.sh needs redis; install it as root with: apt-get install -y redis-server redis-tools" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q </dev/null >/dev/null
-  apt-get install -y -q --no-install-recommends redis-server redis-tools </dev/null >/dev/null
-fi
+source "$(dirname "$0")/need_redis.sh"
 
 data=$(mktemp -d "${TMPDIR:-/tmp}/coraft-redis-XXXXXX")
 port=16379

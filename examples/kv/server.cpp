@@ -42,7 +42,9 @@
 //
 // Coroutines (one executor, one thread):
 //   serve_clients      accepts client connections; one serve_client per connection;
-//   serve_client       reads pipelined commands, answers them in order;
+//   serve_client       one per connection: serve_requests reads pipelined commands and starts
+//                      them in order (answer_into, one per command, overlapping as their kinds
+//                      allow), then collect_replies sends the replies in order with one write;
 //   read               awaits a read index, then this member's application of the log through it;
 //   apply_committed    applies committed entries to the store and hands each reply to the client
 //                      connection waiting for that log index; snapshots every so often;
@@ -61,6 +63,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -227,14 +230,58 @@ class kv_server {
   }
 
  private:
-  // One client connection: reads whatever commands have arrived (pipelining), answers them in
-  // order with one write. Ends when the client leaves, sends QUIT or a malformed request, or when
-  // cancelled.
-  task<void> serve_client(executor::stream client) {
-    std::string in, out;
-    std::optional<executor::stream> upstream;  // to the leader, for forwarded commands
+  // A command's reply, once ready, in a connection's queue of replies.
+  struct pending_reply {
+    std::string text;
+    coraft::co::event ready;
+  };
+
+  // How a command of a pipeline may overlap the commands beside it (serve_client).
+  enum class overlap {
+    logged,  // through the log (a write, or any SESSION): started at once; the log orders them
+    read,    // from a read index: started together with the reads next to it
+    alone,   // answered here, or by the leader (RAFT.*): after everything before it
+  };
+
+  overlap overlap_of(const std::vector<std::string>& arguments) const {
+    if (kv::check_command(arguments)) return overlap::alone;  // an error, answered at once
+    const std::string name = kv::upper(arguments[0]);
+    if (name == "SESSION") return overlap::logged;
+    const kv::command_spec* spec = kv::find_command(name);
+    if (!spec->replicated) return overlap::alone;
+    if (spec->read_only && config_.reads != read_mode::log) return overlap::read;
+    return overlap::logged;
+  }
+
+  // The state of one client connection: its link to the leader (for forwarded commands), and its
+  // queue of replies not sent yet.
+  struct connection {
+    std::optional<executor::stream> upstream;
     coraft::raft::node_id upstream_member = coraft::raft::nobody;
     std::string upstream_buffer;
+    std::deque<std::shared_ptr<pending_reply>> replies;  // shared with the command filling each
+  };
+
+  // One client connection, until the client leaves, sends QUIT or a malformed request, or the
+  // server stops: serve_requests() in a scope of the commands it starts, which are all ended
+  // before the connection (that they reference) is.
+  task<void> serve_client(executor::stream client) {
+    connection link;
+    coraft::co::scope commands(co_await coraft::co::current_context());
+    co_await serve_requests(client, link, commands);
+    commands.request_stop();
+    co_await commands.join();
+  }
+
+  // Reads whatever commands have arrived (a pipeline) and starts them in order, then sends their
+  // replies in order with one write. Commands that go through the log all start at once, so a
+  // pipeline of writes is appended before the first reply is awaited; consecutive reads start
+  // together and share their read index's round. Between a write and a read, and around a command
+  // answered alone, a command waits for the ones before it: a pipeline's commands take effect in
+  // the order sent, as they would one at a time. Ends when the client leaves, sends QUIT or a
+  // malformed request, or when cancelled.
+  task<void> serve_requests(executor::stream& client, connection& link, coraft::co::scope& commands) {
+    std::string in, out;
     std::array<char, 16384> chunk;
     bool closing = false;
     while (!closing) {
@@ -244,35 +291,75 @@ class kv_server {
       in.append(chunk.data(), *got);
       out.clear();
       std::size_t used = 0;
+      std::optional<overlap> running;  // the kind of the commands started and not yet answered
       while (!closing) {
         auto request = kv::resp::parse_request(std::string_view(in).substr(used));
         if (request.result == kv::resp::parsed::outcome::incomplete) break;
         if (request.result == kv::resp::parsed::outcome::error) {
+          if (!co_await collect_replies(link, out)) co_return;
           kv::resp::error(out, "ERR Protocol error: " + request.error);
           closing = true;
           break;
         }
         used += request.consumed;
         if (request.arguments.empty()) continue;
-        closing = kv::upper(request.arguments[0]) == "QUIT";
-        out += co_await answer(std::move(request.arguments), upstream, upstream_member,
-                               upstream_buffer);
+        const overlap kind = overlap_of(request.arguments);
+        if (kind == overlap::alone || (running && *running != kind)) {
+          if (!co_await collect_replies(link, out)) co_return;
+          running.reset();
+        }
+        if (kind == overlap::alone) {
+          closing = kv::upper(request.arguments[0]) == "QUIT";
+          out += co_await answer(std::move(request.arguments), link, nullptr);
+          continue;
+        }
+        running = kind;
+        std::shared_ptr<pending_reply> before;
+        if (!link.replies.empty()) before = link.replies.back();
+        link.replies.push_back(std::make_shared<pending_reply>());
+        commands.spawn(answer_into(std::move(request.arguments), link, std::move(before),
+                                   link.replies.back()));
       }
       in.erase(0, used);
+      if (!co_await collect_replies(link, out)) co_return;
       const std::span<const std::byte> bytes = std::as_bytes(std::span(out));
       if (!co_await coraft::io::write_all(ex_, client, bytes)) co_return;
     }
   }
 
-  // The reply to one command: answered here, through the log, or by the leader.
-  task<std::string> answer(std::vector<std::string> arguments, std::optional<executor::stream>& upstream,
-                           coraft::raft::node_id& upstream_member, std::string& upstream_buffer) {
+  // Awaits the connection's pending replies in order and appends them to `out`. Ends true once
+  // none is left; false when cancelled.
+  task<bool> collect_replies(connection& link, std::string& out) {
+    while (!link.replies.empty()) {
+      pending_reply& first = *link.replies.front();
+      if (!first.ready.is_set() && !co_await first.ready.wait()) co_return false;
+      out += first.text;
+      link.replies.pop_front();
+    }
+    co_return true;
+  }
+
+  // One command of a pipeline: its reply, into `reply`. `before` is the reply of the command before
+  // it on the connection, if still pending: a command that must be forwarded waits for it, so that
+  // forwarded commands use the connection's link to the leader one at a time, in order. Ends with
+  // the reply set ready (or when cancelled, with the connection).
+  task<void> answer_into(std::vector<std::string> arguments, connection& link,
+                         std::shared_ptr<pending_reply> before,
+                         std::shared_ptr<pending_reply> reply) {
+    reply->text = co_await answer(std::move(arguments), link, before.get());
+    reply->ready.set();
+  }
+
+  // The reply to one command: answered here, through the log, or by the leader (after `before`, a
+  // pending reply of an earlier command on the connection, if any: see answer_into).
+  task<std::string> answer(std::vector<std::string> arguments, connection& link,
+                           pending_reply* before) {
     if (auto wrong = kv::check_command(arguments)) co_return *wrong;
     kv::command_entry entry;
     const std::string name = kv::upper(arguments[0]);
     if (name.starts_with("RAFT.")) {
       if (raft_.node().status().role != coraft::raft::role::leader)
-        co_return co_await forward(std::move(arguments), upstream, upstream_member, upstream_buffer);
+        co_return co_await forward(std::move(arguments), link, before);
       if (name == "RAFT.TRANSFER") co_return co_await transfer(arguments[1]);
       if (name == "RAFT.ADD") co_return co_await add_member(arguments[1], arguments[2], arguments[3]);
       if (name == "RAFT.REMOVE") co_return co_await remove_member(arguments[1]);
@@ -325,7 +412,7 @@ class kv_server {
       co_return reply;
     }
     if (started.is_leader) co_return co_await await_applied(started.index, started.term);
-    co_return co_await forward(arguments_of(entry), upstream, upstream_member, upstream_buffer);
+    co_return co_await forward(arguments_of(entry), link, before);
   }
 
   // A read-only command served without the log (--reads index or lease): awaits this node's read
@@ -531,9 +618,16 @@ class kv_server {
 
   // Sends the command to the leader's client port and relays its reply. Ends with the reply, or a
   // TRYAGAIN error when no leader is known or reachable.
-  task<std::string> forward(std::vector<std::string> arguments, std::optional<executor::stream>& upstream,
-                            coraft::raft::node_id& upstream_member, std::string& buffer) {
+  task<std::string> forward(std::vector<std::string> arguments, connection& link,
+                            pending_reply* before) {
     std::string reply;
+    if (before && !before->ready.is_set() && !co_await before->ready.wait()) {
+      kv::resp::error(reply, "TRYAGAIN the connection closed; the command was not applied");
+      co_return reply;
+    }
+    std::optional<executor::stream>& upstream = link.upstream;
+    coraft::raft::node_id& upstream_member = link.upstream_member;
+    std::string& buffer = link.upstream_buffer;
     // During an election, or just after, the leader or its address may not be known yet: wait a
     // little for both rather than turn the client away at once.
     const auto give_up = ex_.now() + leader_wait;

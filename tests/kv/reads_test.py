@@ -11,6 +11,9 @@ For each mode:
   * 500 GETs on a follower and 500 on the leader: with index and lease, the leader's commit index
     does not move (no log entry is written for a read) and INFO counts the reads served without
     the log; with log, it grows by at least as many entries as there were reads;
+  * a pipeline of 200 commands (redis-py, no transaction) alternating INCR, GET, SET and MGET on
+    the leader and on a follower answers exactly as if sent one at a time: reads and writes of one
+    connection take effect in the order sent;
   * with the leader and one follower paused (SIGSTOP), a GET on the other follower answers TRYAGAIN
     and never a value; with both followers paused, a GET on the leader answers TRYAGAIN once a
     lease could have expired; resumed, every member serves reads again.
@@ -80,6 +83,28 @@ def read_after_write(cluster, mode):
                      f"(stale: {stale[:3]})")
 
 
+def pipelines_keep_order(cluster, leader, mode):
+    follower = next(m for m in (1, 2, 3) if m != leader)
+    for m in (leader, follower):
+        key = f"r:pipe{m}"
+        pipe = client(cluster, m).pipeline(transaction=False)
+        expected = []
+        for i in range(50):
+            pipe.incr(key)
+            expected.append(2 * i + 1)
+            pipe.get(key)
+            expected.append(str(2 * i + 1).encode())
+            pipe.set(key, str(2 * i + 2))
+            expected.append(True)
+            pipe.mget(key, "r:none")
+            expected.append([str(2 * i + 2).encode(), None])
+        got = pipe.execute()
+        role = "leader" if m == leader else "follower"
+        first_wrong = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), None)
+        check(got == expected, f"{mode}: a pipeline of 200 reads and writes on the {role} answers in "
+                               f"order (first difference at {first_wrong})")
+
+
 def reads_cost_no_entries(cluster, leader, mode):
     follower = next(m for m in (1, 2, 3) if m != leader)
     before = info(cluster.client_ports[leader])
@@ -142,6 +167,7 @@ def main():
                 leader = cluster.start_all()
                 read_commands(cluster, leader, mode)
                 read_after_write(cluster, mode)
+                pipelines_keep_order(cluster, cluster.leader(), mode)
                 leader = cluster.leader()
                 reads_cost_no_entries(cluster, leader, mode)
                 if mode != "log":
