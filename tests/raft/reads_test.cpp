@@ -365,3 +365,33 @@ TEST_CASE("LeaseBeyondDrift: beyond the clock drift bound, lease reads break; Re
       throw std::runtime_error("a ReadIndex read was stale under clock drift");
   }, production_only);
 }
+
+// A follower answers a request that writes nothing (a heartbeat) at once, claiming only the part
+// of its log that is durable: a sync that does not complete delays no read's round. Both
+// followers' disks fail after the leader appends an entry they cannot make durable; reads on the
+// leader are still confirmed, below that entry, and the leader keeps its majority's evidence
+// (CheckQuorum) without committing anything.
+TEST_CASE("ReadsBesideStuckSync: a follower's stuck sync delays no heartbeat, and no read") {
+  for_each_seed("ReadsBesideStuckSync", [](simulation sim) {
+    cluster c(sim, 3);
+    const int leader = c.check_one_leader();
+    const raft::index_t written = c.one(command(1), 3, true);
+    for (int i = 0; i < 3; ++i)
+      if (i != leader) c.break_disk(i, std::errc::io_error);
+    const auto stuck = c.node(leader)->start(command(2));
+    if (!stuck.is_leader) c.fail("the leader refused the entry");
+    c.sleep(3 * lab_options().election_timeout);
+    for (int round = 0; round < 3; ++round) {
+      const raft::index_t read = read_or_fail(c, leader, "a read while the followers' syncs fail");
+      if (read < written || read >= stuck.index)
+        c.fail("a read at " + std::to_string(read) + ", not between the write at " +
+               std::to_string(written) + " and the entry nobody could sync at " +
+               std::to_string(stuck.index));
+      c.sleep(100ms);
+    }
+    if (c.node(leader)->status().role != raft::role::leader)
+      c.fail("the leader lost its majority's evidence while their syncs failed");
+    for (int i = 0; i < 3; ++i) c.repair_disk(i);
+    c.one(command(3), 3, true);
+  });
+}

@@ -431,6 +431,16 @@ class node {
   node_id leader_ = nobody;   // the leader of current_term_, once heard from
   io::time_point heard_from_leader_at_{};  // when leader_ was last heard from (vote withholding)
   io::time_point started_at_{};            // when run() began (vote withholding, lease_reads)
+  // The log is durable through here, as far as this member knows (a follower's replies to requests
+  // that write nothing claim no more of their match). Lowered to nothing whenever the log is cut
+  // or replaced (rewrite_log_tail), raised when a sync of appended entries completes with the log
+  // not rewritten meanwhile (log_rewrites_ counts the rewrites).
+  index_t durable_log_index_ = 0;
+  std::uint64_t log_rewrites_ = 0;
+  void rewrite_log_tail() noexcept {
+    durable_log_index_ = 0;
+    ++log_rewrites_;
+  }
   // The member this leader hands its leadership to, while transfer_leadership() runs; nobody
   // otherwise. Cleared when the role or the term changes.
   node_id transfer_target_ = nobody;

@@ -167,7 +167,8 @@ co::task<std::optional<request_vote_reply>> node<E, T, S>::on_request_vote(reque
 }
 
 // AppendEntries receiver (Figure 2), with the conflict hint for fast backup. The entries are durable
-// before the reply acknowledges them.
+// before the reply acknowledges them; a request that writes nothing is answered at once, with the
+// durable part of its match.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<std::optional<append_entries_reply>> node<E, T, S>::on_append_entries(append_entries_args args) {
@@ -190,8 +191,20 @@ co::task<std::optional<append_entries_reply>> node<E, T, S>::on_append_entries(a
     reply.match_index = accepted.match_index;
     co_return reply;
   }
+  const bool writes = accepted.truncate_from || accepted.first_new < args.entries.size();
+  if (!writes) {
+    // Nothing to write (a heartbeat, or entries held already): answered at once, claiming only
+    // the part of the match that is durable, so that a sync under way for earlier entries delays
+    // no heartbeat — neither a read's round nor CheckQuorum's evidence. The reply that follows
+    // that sync claims the rest.
+    if (accepted.commit_index) set_commit_index(*accepted.commit_index);
+    reply.success = true;
+    reply.match_index = std::min(accepted.match_index, durable_log_index_);
+    co_return reply;
+  }
   bool configuration_moved = false;
   if (accepted.truncate_from) {
+    rewrite_log_tail();
     log_.truncate_from(*accepted.truncate_from);
     configs_.truncated_from(*accepted.truncate_from);  // a configuration cut goes out of force
     configuration_moved = true;
@@ -208,8 +221,10 @@ co::task<std::optional<append_entries_reply>> node<E, T, S>::on_append_entries(a
 
   // Everything up to the match index is durable before we say so (the term change too, if there
   // was one).
+  const std::uint64_t rewrites = log_rewrites_;
   if (!co_await storage_.durable(storage_.last_write())) co_return std::nullopt;
   if (!still_in(args.term)) co_return append_entries_reply{current_term_};
+  if (log_rewrites_ == rewrites) durable_log_index_ = std::max(durable_log_index_, accepted.match_index);
   reply.success = true;
   reply.match_index = accepted.match_index;
   co_return reply;
@@ -242,6 +257,7 @@ co::task<std::optional<install_snapshot_reply>> node<E, T, S>::on_install_snapsh
   }
 
   const snapshot_verdict verdict = snapshot_decision(log_, commit_index_, args);
+  if (verdict != snapshot_verdict::already_covered) rewrite_log_tail();
   if (verdict == snapshot_verdict::cut_then_replace_log) {
     // The conflicting suffix goes as a write of its own, before the snapshot's (see the verdict).
     log_.truncate_from(meta.last_index);
