@@ -370,7 +370,8 @@ TEST_CASE("LeaseBeyondDrift: beyond the clock drift bound, lease reads break; Re
 // of its log that is durable: a sync that does not complete delays no read's round. Both
 // followers' disks fail after the leader appends an entry they cannot make durable; reads on the
 // leader are still confirmed, below that entry, and the leader keeps its majority's evidence
-// (CheckQuorum) without committing anything.
+// (CheckQuorum) without committing anything; repaired, the followers sync the entry they hold
+// (nobody sends them anything new) and it commits.
 TEST_CASE("ReadsBesideStuckSync: a follower's stuck sync delays no heartbeat, and no read") {
   for_each_seed("ReadsBesideStuckSync", [](simulation sim) {
     cluster c(sim, 3);
@@ -391,7 +392,13 @@ TEST_CASE("ReadsBesideStuckSync: a follower's stuck sync delays no heartbeat, an
     }
     if (c.node(leader)->status().role != raft::role::leader)
       c.fail("the leader lost its majority's evidence while their syncs failed");
+    // Repaired, the followers sync the entry without being sent anything new, and it commits.
     for (int i = 0; i < 3; ++i) c.repair_disk(i);
+    const io::time_point give_up = c.world().now() + 5s;
+    while (c.node(leader)->status().commit_index < stuck.index) {
+      if (c.world().now() > give_up) c.fail("the entry never committed once the disks were repaired");
+      c.sleep(10ms);
+    }
     c.one(command(3), 3, true);
   });
 }

@@ -437,6 +437,8 @@ class node {
   // not rewritten meanwhile (log_rewrites_ counts the rewrites).
   index_t durable_log_index_ = 0;
   std::uint64_t log_rewrites_ = 0;
+  bool syncing_log_ = false;  // make_log_durable() runs
+  void make_log_durable();
   void rewrite_log_tail() noexcept {
     durable_log_index_ = 0;
     ++log_rewrites_;

@@ -198,6 +198,7 @@ co::task<std::optional<append_entries_reply>> node<E, T, S>::on_append_entries(a
     // no heartbeat — neither a read's round nor CheckQuorum's evidence. The reply that follows
     // that sync claims the rest.
     if (accepted.commit_index) set_commit_index(*accepted.commit_index);
+    if (durable_log_index_ < accepted.match_index) make_log_durable();
     reply.success = true;
     reply.match_index = std::min(accepted.match_index, durable_log_index_);
     co_return reply;
@@ -230,6 +231,26 @@ co::task<std::optional<append_entries_reply>> node<E, T, S>::on_append_entries(a
   co_return reply;
 }
 
+// A follower holds entries whose sync is not known to have completed (the append that wrote them
+// failed, or its handler was cancelled) and is asked about them by a request that writes nothing:
+// one coroutine in the node's scope makes the log durable as it is now, retrying failed writes as
+// the storage allows, and then lets the replies claim it (durable_log_index_). Without it the
+// entries would stay unclaimed until some later append synced them. Ends once durable, when the
+// log was rewritten meanwhile, or when the node stops.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::make_log_durable() {
+  if (syncing_log_ || !life_) return;
+  syncing_log_ = true;
+  life_->spawn([](node* self, index_t through, std::uint64_t rewrites) -> co::task<void> {
+    const auto pause = std::chrono::duration_cast<io::duration>(self->options_.heartbeat_interval);
+    const bool durable = co_await self->retry_until_durable(self->storage_.last_write(), pause);
+    self->syncing_log_ = false;
+    if (durable && self->log_rewrites_ == rewrites)
+      self->durable_log_index_ = std::max(self->durable_log_index_, through);
+  }(this, log_.last_index(), log_rewrites_));
+}
+
 // InstallSnapshot receiver (§7, Figure 13). Chunks must arrive in order; the last one makes the
 // snapshot durable before it is acknowledged, and the application receives it through the apply
 // channel before any later entry.
@@ -257,7 +278,9 @@ co::task<std::optional<install_snapshot_reply>> node<E, T, S>::on_install_snapsh
   }
 
   const snapshot_verdict verdict = snapshot_decision(log_, commit_index_, args);
-  if (verdict != snapshot_verdict::already_covered) rewrite_log_tail();
+  // Kept, the suffix stays as durable as it was; cut or replaced, the log starts over.
+  if (verdict == snapshot_verdict::cut_then_replace_log || verdict == snapshot_verdict::replace_log)
+    rewrite_log_tail();
   if (verdict == snapshot_verdict::cut_then_replace_log) {
     // The conflicting suffix goes as a write of its own, before the snapshot's (see the verdict).
     log_.truncate_from(meta.last_index);

@@ -115,7 +115,10 @@ co::task<void> node<E, T, S>::run() {
                 std::make_move_iterator(recovered->entries.end())});
     // What a snapshot covers is committed; the application gets it before any later entry.
     commit_index_ = snapshot_.last_index;
-    durable_log_index_ = log_.last_index();  // what a restart finds is what the disk holds
+    // What recovery read back counts as durable, as replies after a restart always took it to be
+    // (after a process crash, records never synced may come back from the page cache).
+    durable_log_index_ = log_.last_index();
+    syncing_log_ = false;
     snapshot_undelivered_ = snapshot_.last_index > 0;
     configs_.reset(snapshot_.last_index, snapshot_.config);
     follow_log_configurations(log_.first_index());
