@@ -35,6 +35,46 @@ bool read_succeeds(cluster& c, int i, io::duration at_most) {
   return read && read->has_value();
 }
 
+// A write committed by a leader among `among`, begun within `within`: its index, or 0 if none was
+// committed in that time. Lets simulated time pass a millisecond at a time, so that whatever is
+// done next happens right after the commit.
+raft::index_t write_among(cluster& c, const std::vector<int>& among, std::uint64_t value,
+                          io::duration within) {
+  const io::time_point give_up = c.world().now() + within;
+  std::optional<std::pair<int, raft::index_t>> started;
+  while (c.world().now() < give_up) {
+    c.sleep(1ms);
+    if (started) {
+      auto [i, index] = *started;
+      if (!c.running(i)) return 0;
+      if (c.node(i)->status().commit_index >= index) return index;
+      if (c.node(i)->status().role != raft::role::leader) started.reset();
+      continue;
+    }
+    for (int i : among) {
+      if (!c.running(i) || c.node(i)->status().role != raft::role::leader) continue;
+      auto begun = c.node(i)->start(command(value));
+      if (begun.is_leader) started = {i, begun.index};
+      break;
+    }
+  }
+  return 0;
+}
+
+// Whether server i answers a read, within `at_most`, with an index below `written`: a stale read.
+bool reads_stale(cluster& c, int i, raft::index_t written, io::duration at_most) {
+  auto read = read_now(c, i, at_most);
+  return read && read->has_value() && **read < written;
+}
+
+// Every server but `except`.
+std::vector<int> others(const cluster& c, std::initializer_list<int> except) {
+  std::vector<int> rest;
+  for (int i = 0; i < c.size(); ++i)
+    if (std::find(except.begin(), except.end(), i) == except.end()) rest.push_back(i);
+  return rest;
+}
+
 // Options without CheckQuorum (and so without vote withholding, which needs it): a leader cut off
 // from its majority goes on believing it leads, which is what a read must not trust.
 raft::options without_check_quorum() {
@@ -84,20 +124,8 @@ TEST_CASE("DeposedLeader: a leader cut off in a minority never answers a read") 
       groups[i == old_leader || i == companion ? 0 : 1].push_back(host_name(cluster::id(i)));
     c.network().partition(groups);
     // The majority elects a leader and commits a write the old leader never sees.
-    raft::index_t written = 0;
-    const io::time_point give_up = c.world().now() + 10s;
-    while (written == 0) {
-      if (c.world().now() > give_up) c.fail("the majority wrote nothing");
-      c.sleep(100ms);
-      for (int i = 0; i < 5; ++i) {
-        if (i == old_leader || i == companion) continue;
-        auto started = c.node(i)->start(command(2));
-        if (!started.is_leader) continue;
-        c.sleep(500ms);
-        if (c.node(i)->status().commit_index >= started.index) written = started.index;
-        break;
-      }
-    }
+    const raft::index_t written = write_among(c, others(c, {old_leader, companion}), 2, 10s);
+    if (written == 0) c.fail("the majority wrote nothing");
     if (c.node(old_leader)->status().role != raft::role::leader)
       c.fail("the old leader stepped down without CheckQuorum: the scenario tests nothing");
     for (int attempt = 0; attempt < 3; ++attempt) {
@@ -173,46 +201,6 @@ raft::options with_leases() {
   raft::options o = lab_options();
   o.lease_reads = true;
   return o;
-}
-
-// A write committed by a leader among `among`, begun within `within`: its index, or 0 if none was
-// committed in that time. Lets simulated time pass a millisecond at a time, so that whatever is
-// done next happens right after the commit.
-raft::index_t write_among(cluster& c, const std::vector<int>& among, std::uint64_t value,
-                          io::duration within) {
-  const io::time_point give_up = c.world().now() + within;
-  std::optional<std::pair<int, raft::index_t>> started;
-  while (c.world().now() < give_up) {
-    c.sleep(1ms);
-    if (started) {
-      auto [i, index] = *started;
-      if (!c.running(i)) return 0;
-      if (c.node(i)->status().commit_index >= index) return index;
-      if (c.node(i)->status().role != raft::role::leader) started.reset();
-      continue;
-    }
-    for (int i : among) {
-      if (!c.running(i) || c.node(i)->status().role != raft::role::leader) continue;
-      auto begun = c.node(i)->start(command(value));
-      if (begun.is_leader) started = {i, begun.index};
-      break;
-    }
-  }
-  return 0;
-}
-
-// Whether server i answers a read, within `at_most`, with an index below `written`: a stale read.
-bool reads_stale(cluster& c, int i, raft::index_t written, io::duration at_most) {
-  auto read = read_now(c, i, at_most);
-  return read && read->has_value() && **read < written;
-}
-
-// Every server but `except`.
-std::vector<int> others(const cluster& c, std::initializer_list<int> except) {
-  std::vector<int> rest;
-  for (int i = 0; i < c.size(); ++i)
-    if (std::find(except.begin(), except.end(), i) == except.end()) rest.push_back(i);
-  return rest;
 }
 
 }  // namespace
