@@ -155,6 +155,13 @@ TEST_CASE("§6.4.1: a lease lasts the minimum election timeout shrunk by the clo
   CHECK(lease_duration(1s, 0.25) == 800ms);
 }
 
+TEST_CASE("§6.4.1: with leases, a member withholds its vote for an election timeout after it starts") {
+  using namespace std::chrono_literals;
+  CHECK(withholds_after_start(true, 149ms, 150ms));
+  CHECK_FALSE(withholds_after_start(true, 150ms, 150ms));
+  CHECK_FALSE(withholds_after_start(false, 0ms, 150ms));
+}
+
 TEST_CASE("§6.4.1: lease options are refused unless withholding, CheckQuorum and the drift bound allow a lease") {
   using namespace std::chrono_literals;
   CHECK_NOTHROW(check_lease_options(false, false, false, 5.0, 150ms, 50ms));  // off: nothing to check

@@ -89,6 +89,14 @@ inline std::chrono::nanoseconds lease_duration(std::chrono::nanoseconds min_elec
   return std::chrono::nanoseconds(static_cast<std::chrono::nanoseconds::rep>(lasts));
 }
 
+// Whether a member withholds its vote because it started less than a minimum election timeout
+// ago, with lease reads on: before a restart it may have answered a leader whose lease still
+// holds, and it forgot when it last heard from it.
+inline bool withholds_after_start(bool lease_reads, std::chrono::nanoseconds since_start,
+                                  std::chrono::nanoseconds min_election_timeout) noexcept {
+  return lease_reads && since_start < min_election_timeout;
+}
+
 // Throws std::invalid_argument, naming the option, unless the lease options are coherent: a lease
 // rests on vote withholding, which rests on CheckQuorum, and on a clock drift bound that leaves
 // the lease longer than a heartbeat interval (else it would never hold between two heartbeats).

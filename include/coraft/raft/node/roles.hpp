@@ -356,9 +356,9 @@ co::task<void> node<E, T, S>::request_pre_vote(node_id peer, pre_vote_args args,
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 bool node<E, T, S>::withholds_votes() const {
-  // With lease reads, a member withholds its vote for an election timeout after it starts: before
-  // a restart it may have answered a leader whose lease still holds, and it forgot when.
-  if (options_.lease_reads && executor_.now() - started_at_ < options_.election_timeout) return true;
+  if (withholds_after_start(options_.lease_reads, executor_.now() - started_at_,
+                            options_.election_timeout))
+    return true;
   return leader_lease_holds(options_.withhold_votes, role_ == role::leader, leader_ != nobody,
                             executor_.now() - heard_from_leader_at_, options_.election_timeout);
 }
