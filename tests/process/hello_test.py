@@ -37,6 +37,7 @@ class Member:
 
     def __init__(self, hello, member_id, peers, data):
         self.id = member_id
+        self.data = data
         self.lines = []
         self.leading = False
         self.errors = []
@@ -68,6 +69,12 @@ class Member:
 
     def alive(self):
         return self.process.poll() is None
+
+    def stored_snapshots(self):
+        """The indexes of the snapshots in the data directory (the bootstrap's is index 0). A
+        snapshot file gets its name once written: a SIGKILL after that does not lose it."""
+        names = os.listdir(self.data) if os.path.isdir(self.data) else []
+        return [int(n[len("snapshot-"):]) for n in names if re.fullmatch(r"snapshot-\d+", n)]
 
     def send(self, line):
         self.process.stdin.write(line + "\n")
@@ -152,6 +159,10 @@ def main():
             cluster.commit([f"alpha {i}" for i in range(30)])
             step("30 lines committed and printed by all three, in the same order")
 
+            # The node stores a snapshot with its next sync, and a leader commits without its own
+            # disk: wait for the file, so that the restart below has a snapshot of its own to read.
+            wait_until(f"member {first.id} to store its snapshot",
+                       lambda: any(index > 0 for index in first.stored_snapshots()))
             first.kill()
             second = cluster.leader()
             assert second.id != first.id
