@@ -1,5 +1,5 @@
 // frames — heap allocations per timer race, per RPC call and per heartbeat, counted by a global
-// operator new in this binary.
+// operator new in this binary (allocation_count.hpp).
 //
 //   frames [--calls 10000] [--idle-seconds 60]
 //
@@ -31,21 +31,11 @@
 #include <string_view>
 #include <vector>
 
-namespace {
-std::uint64_t allocations = 0;
-}
-
-// None is inlined, so that the compiler does not pair malloc() and free() with new and delete.
-[[gnu::noinline]] void* operator new(std::size_t size) {
-  ++allocations;
-  if (void* p = std::malloc(size ? size : 1)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#include "allocation_count.hpp"
 
 namespace {
 
+using bench::allocations;
 using namespace std::chrono_literals;
 using coraft::co::task;
 using coraft::raft::node_id;

@@ -1,8 +1,8 @@
 // raft_bench — committed entries per second and commit latency of a cluster in one process.
 //
 //   raft_bench [--nodes 3|5] [--transport tcp|sim] [--fsync on|off] [--clients 64]
-//              [--payload 256] [--readers 0] [--reads index|lease] [--duration 10] [--warmup 2]
-//              [--data DIR] [--json]
+//              [--payload 256] [--rate 0] [--readers 0] [--reads index|lease] [--duration 10]
+//              [--warmup 2] [--data DIR] [--json]
 //
 // tcp: each member on its own thread and io_uring executor (raft::server_thread), over real
 //      loopback TCP, with file storage (fdatasync'd, or with --fsync off written but not synced).
@@ -10,11 +10,17 @@
 //      once, storage in memory: what the protocol code itself costs in CPU.
 //
 // `--clients` coroutines on the leader each propose an entry of `--payload` bytes and await its
-// commit, again and again; `--readers` coroutines on the leader each await node.read_index() (a
+// commit, again and again: a closed loop, or with `--rate N` an open one, where proposals are due on
+// a fixed schedule of N a second, each taken by the next client free, and each latency is measured
+// from the time the proposal was due (a stall then shows in every latency it delays, rather than
+// pausing the load); `--readers` coroutines on the leader each await node.read_index() (a
 // linearizable read's index: one heartbeat round shared by the reads waiting, or, with --reads
 // lease, the leader's lease), again and again. After the warm-up, for `--duration` seconds, the bench counts commits
 // and records each one's latency (proposal to commit acknowledgement), and reads the members'
-// counters before and after. One table is printed; with --json, a JSON object on the last line.
+// counters before and after: fsyncs, requests, and each member's heap allocations (a counting
+// operator new, per thread) and CPU time. One table is printed; with --json, a JSON object on the
+// last line.
+#include <coraft/co/channel.hpp>
 #include <coraft/co/context.hpp>
 #include <coraft/co/scope.hpp>
 #include <coraft/co/task.hpp>
@@ -26,6 +32,7 @@
 
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <charconv>
@@ -41,6 +48,7 @@
 #include <thread>
 #include <vector>
 
+#include "allocation_count.hpp"
 #include "free_ports.hpp"
 #include "percentile.hpp"
 
@@ -56,6 +64,7 @@ struct settings {
   bool fsync = true;
   std::size_t clients = 64;
   std::size_t payload = 256;
+  double rate = 0;  // proposals due per second (an open loop); 0: a closed loop
   std::size_t readers = 0;
   bool lease = false;  // --reads lease: options::lease_reads
   double duration = 10;
@@ -75,7 +84,41 @@ struct load {
   std::uint64_t refused_reads = 0;  // read_index() errors (leadership changes)
   std::vector<std::uint32_t> read_latencies_us;
   std::size_t running = 0;      // clients and readers that have not ended yet
+
+  // An open loop (rate > 0): the pacer puts each proposal's due time into `due` when it falls
+  // due, and the next client free takes it; what waits there is the load falling behind.
+  double rate = 0;
+  wall_clock::time_point schedule_start;
+  std::unique_ptr<coraft::co::channel<wall_clock::time_point>> due;
+  std::uint64_t next_slot = 0;  // the first the pacer has not put into `due`
+
+  // How far behind its schedule the load is: the oldest proposal due and not yet taken by a
+  // client (released or not), as time since it fell due.
+  wall_clock::duration behind() const {
+    const auto waiting = std::chrono::duration<double>(static_cast<double>(due->size()) / rate);
+    const auto unreleased = wall_clock::now() - slot_time(next_slot);
+    return std::max(unreleased, wall_clock::duration::zero()) +
+           std::chrono::duration_cast<wall_clock::duration>(waiting);
+  }
+
+  wall_clock::time_point slot_time(std::uint64_t slot) const {
+    return schedule_start + std::chrono::duration_cast<wall_clock::duration>(
+                                std::chrono::duration<double>(static_cast<double>(slot) / rate));
+  }
 };
+
+// What one member's thread spent: heap allocations and CPU time. In the simulated cluster, one
+// thread runs every member.
+struct thread_counters {
+  std::uint64_t allocations = 0;
+  double cpu_seconds = 0;
+};
+
+thread_counters this_thread_counters() {
+  timespec cpu{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+  return {bench::allocations, static_cast<double>(cpu.tv_sec) + static_cast<double>(cpu.tv_nsec) / 1e9};
+}
 
 // Counters summed over the members, read before and after the measured window.
 struct counters {
@@ -83,6 +126,8 @@ struct counters {
   std::uint64_t leader_fsyncs = 0;
   std::uint64_t appends_sent = 0;   // AppendEntries requests from the leader
   double cpu_seconds = 0;           // the whole process, user + system
+  thread_counters leader;           // the leader's thread (the clients run there too)
+  thread_counters followers;        // summed over the followers' threads (tcp only)
 };
 
 double process_cpu_seconds() {
@@ -92,8 +137,27 @@ double process_cpu_seconds() {
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
-// One client: proposes and awaits the commit, over and over, until told to stop. Awaits each
-// proposal (or a 10 ms pause after a refusal); ends when `l->stopping` or when cancelled.
+// The open loop's schedule: puts each proposal's due time into `l->due` once it falls due, rate a
+// second from the start. Awaits a timer until the next one is due (and the channel, if the
+// clients are a whole channel behind); ends when `l->stopping`, closing the channel, or when
+// cancelled.
+template <class Sleeper>
+coraft::co::task<void> pacer(Sleeper sleep, load* l) {
+  l->schedule_start = wall_clock::now();
+  while (!l->stopping) {
+    const auto now = wall_clock::now();
+    for (; l->slot_time(l->next_slot) <= now; ++l->next_slot)
+      if (!co_await l->due->send(l->slot_time(l->next_slot))) break;
+    if (!co_await sleep(l->slot_time(l->next_slot) - now)) break;
+  }
+  l->due->close();
+  --l->running;
+}
+
+// One client: proposes and awaits the commit, over and over, until told to stop. In an open loop,
+// each proposal waits to fall due (`l->due`) and its latency counts from then. Awaits the
+// schedule, each proposal, and a 10 ms pause after a refusal; ends when `l->stopping`, when the
+// schedule closes, or when cancelled.
 template <class Node, class Sleeper>
 coraft::co::task<void> client(Node& node, Sleeper sleep, load* l, std::size_t payload,
                               std::uint64_t id) {
@@ -101,12 +165,17 @@ coraft::co::task<void> client(Node& node, Sleeper sleep, load* l, std::size_t pa
   for (std::uint64_t n = 0; !l->stopping; ++n) {
     for (std::size_t i = 0; i < std::min<std::size_t>(8, payload); ++i)
       command[i] = static_cast<std::byte>(((id << 40) + n) >> (8 * i));
-    const auto start = wall_clock::now();
+    wall_clock::time_point due = wall_clock::now();
+    if (l->due) {
+      auto next = co_await l->due->recv();
+      if (!next) break;
+      due = *next;
+    }
     auto committed = co_await node.propose(command);
     if (committed) {
       if (l->measuring) {
         ++l->committed;
-        const auto took = std::chrono::duration_cast<std::chrono::microseconds>(wall_clock::now() - start);
+        const auto took = std::chrono::duration_cast<std::chrono::microseconds>(wall_clock::now() - due);
         l->latencies_us.push_back(static_cast<std::uint32_t>(took.count()));
       }
       continue;
@@ -181,6 +250,13 @@ class tcp_cluster {
         return client(s.node(), sleep, l, payload, c);
       });
     }
+    if (l->due) {
+      leader_->spawn([l](server& s) {
+        ++l->running;
+        auto sleep = [&s](coraft::io::duration d) { return s.executor().sleep_for(d); };
+        return pacer(sleep, l);
+      });
+    }
     for (std::size_t r = 0; r < settings_.readers; ++r) {
       leader_->spawn([l](server& s) {
         ++l->running;
@@ -200,9 +276,14 @@ class tcp_cluster {
       const bool is_leader = t.get() == leader_;
       t->call([&](server& s) {
         c.fsyncs += s.storage().statistics().data_syncs;
+        const thread_counters spent = this_thread_counters();
         if (is_leader) {
           c.leader_fsyncs = s.storage().statistics().data_syncs;
           c.appends_sent = s.transport().statistics().requests_sent;
+          c.leader = spent;
+        } else {
+          c.followers.allocations += spent.allocations;
+          c.followers.cpu_seconds += spent.cpu_seconds;
         }
       });
     }
@@ -329,6 +410,7 @@ class sim_cluster {
     // In steady state only the leader sends requests, and each has one reply.
     c.appends_sent = board_.rpcs_sent() / 2;
     c.cpu_seconds = process_cpu_seconds();
+    c.leader = this_thread_counters();  // every member, and the clients
     return c;
   }
 
@@ -366,6 +448,11 @@ struct result {
   double fsyncs_per_sec = 0, entries_per_fsync = 0, appends_per_entry = 0, cpu_per_million = 0;
   double reads_per_sec = 0, read_p50_us = 0, read_p99_us = 0;
   std::uint64_t committed = 0, refused = 0, refused_reads = 0;
+  // Per committed entry: heap allocations on the leader's thread and on a follower's (the
+  // followers' mean), and CPU seconds per million entries on each.
+  double leader_allocations = 0, follower_allocations = 0;
+  double leader_cpu_per_million = 0, follower_cpu_per_million = 0;
+  double schedule_lag_ms = 0;  // open loop: the proposals due but not yet taken at the end, in ms of schedule
 };
 
 template <class Cluster, class Wait>
@@ -373,13 +460,21 @@ result measure(Cluster& cluster, const settings& s, Wait wait) {
   load l;
   l.latencies_us.reserve(1u << 22);
   l.read_latencies_us.reserve(1u << 22);
+  if (s.rate > 0) {
+    l.rate = s.rate;
+    const auto two_seconds = static_cast<std::size_t>(2 * s.rate);
+    l.due = std::make_unique<coraft::co::channel<wall_clock::time_point>>(std::max<std::size_t>(two_seconds, 1024));
+  }
   cluster.start_clients(&l);
   wait(std::chrono::duration<double>(s.warmup));
   cluster.on_leader([&l] { l.measuring = true; });
   const counters before = cluster.read_counters();
   const auto start = wall_clock::now();
   wait(std::chrono::duration<double>(s.duration));
-  cluster.on_leader([&l] { l.measuring = false; });
+  const auto lag = cluster.on_leader([&l] {
+    l.measuring = false;
+    return l.due ? l.behind() : wall_clock::duration::zero();
+  });
   const auto seconds = std::chrono::duration<double>(wall_clock::now() - start).count();
   const counters after = cluster.read_counters();
   cluster.stop_clients(&l);
@@ -405,6 +500,13 @@ result measure(Cluster& cluster, const settings& s, Wait wait) {
   r.entries_per_fsync = leader_fsyncs ? static_cast<double>(l.committed) / static_cast<double>(leader_fsyncs) : 0;
   r.appends_per_entry = static_cast<double>(after.appends_sent - before.appends_sent) / entries;
   r.cpu_per_million = (after.cpu_seconds - before.cpu_seconds) / entries * 1e6;
+  const double followers = static_cast<double>(s.nodes - 1) * entries;
+  r.leader_allocations = static_cast<double>(after.leader.allocations - before.leader.allocations) / entries;
+  r.follower_allocations =
+      static_cast<double>(after.followers.allocations - before.followers.allocations) / followers;
+  r.leader_cpu_per_million = (after.leader.cpu_seconds - before.leader.cpu_seconds) / entries * 1e6;
+  r.follower_cpu_per_million = (after.followers.cpu_seconds - before.followers.cpu_seconds) / followers * 1e6;
+  r.schedule_lag_ms = std::chrono::duration<double, std::milli>(lag).count();
   return r;
 }
 
@@ -437,6 +539,7 @@ settings parse(int argc, char** argv) {
     else if (flag == "--fsync") s.fsync = value == "on";
     else if (flag == "--clients") s.clients = static_cast<std::size_t>(parse_number(flag, value));
     else if (flag == "--payload") s.payload = static_cast<std::size_t>(parse_number(flag, value));
+    else if (flag == "--rate") s.rate = parse_number(flag, value);
     else if (flag == "--readers") s.readers = static_cast<std::size_t>(parse_number(flag, value));
     else if (flag == "--reads") {
       if (value != "index" && value != "lease") {
@@ -457,6 +560,11 @@ settings parse(int argc, char** argv) {
       s.clients + s.readers == 0) {
     std::fprintf(stderr, "raft_bench: --nodes is 3 or 5, --transport tcp or sim, and --clients or "
                          "--readers at least 1\n");
+    std::exit(2);
+  }
+  if (s.rate > 0 && (s.transport != "tcp" || s.clients == 0)) {
+    std::fprintf(stderr, "raft_bench: --rate needs --transport tcp and --clients at least 1 (the "
+                         "simulated world's time is not the wall clock's)\n");
     std::exit(2);
   }
   return s;
@@ -490,6 +598,9 @@ int main(int argc, char** argv) {
               "%zu readers (%s), %.0f s\n",
               s.nodes, s.transport.c_str(), fsync, s.clients, s.payload, s.readers,
               s.lease ? "lease" : "index", r.seconds);
+  if (s.rate > 0)
+    std::printf("  offered entries/s     %12.0f   (open loop; ended %.1f ms behind schedule)\n", s.rate,
+                r.schedule_lag_ms);
   std::printf("  committed entries/s   %12.0f\n", r.entries_per_sec);
   std::printf("  MB/s                  %12.1f\n", r.mb_per_sec);
   std::printf("  commit latency p50    %12.0f us\n", r.p50_us);
@@ -498,7 +609,15 @@ int main(int argc, char** argv) {
   std::printf("  fsyncs/s per node     %12.0f\n", r.fsyncs_per_sec);
   std::printf("  entries per fsync     %12.1f\n", r.entries_per_fsync);
   std::printf("  AppendEntries/entry   %12.4f\n", r.appends_per_entry);
-  std::printf("  CPU s per M entries   %12.2f\n", r.cpu_per_million);
+  std::printf("  CPU s per M entries   %12.2f   (the process)\n", r.cpu_per_million);
+  if (s.transport == "tcp") {
+    std::printf("    on the leader       %12.2f   (its thread, the clients' included)\n", r.leader_cpu_per_million);
+    std::printf("    on a follower       %12.2f   (its thread)\n", r.follower_cpu_per_million);
+    std::printf("  allocations/entry     %12.2f   on the leader (clients included), %.2f on a follower\n",
+                r.leader_allocations, r.follower_allocations);
+  } else {
+    std::printf("  allocations/entry     %12.2f   (every member, and the clients)\n", r.leader_allocations);
+  }
   if (r.refused) std::printf("  refused proposals     %12llu\n", static_cast<unsigned long long>(r.refused));
   if (s.readers) {
     std::printf("  reads/s               %12.0f\n", r.reads_per_sec);
@@ -513,10 +632,14 @@ int main(int argc, char** argv) {
                 "\"appends_per_entry\": %.4f, \"cpu_sec_per_million\": %.3f, \"nodes\": %zu, "
                 "\"payload\": %zu, \"clients\": %zu, \"fsync\": \"%s\", \"transport\": \"%s\", "
                 "\"seconds\": %.2f, \"readers\": %zu, \"reads\": \"%s\", \"reads_per_sec\": %.0f, "
-                "\"read_p50_us\": %.0f, \"read_p99_us\": %.0f}\n",
+                "\"read_p50_us\": %.0f, \"read_p99_us\": %.0f, \"rate\": %.0f, \"schedule_lag_ms\": %.1f, "
+                "\"leader_allocations_per_entry\": %.3f, \"follower_allocations_per_entry\": %.3f, "
+                "\"leader_cpu_sec_per_million\": %.3f, \"follower_cpu_sec_per_million\": %.3f}\n",
                 r.entries_per_sec, r.mb_per_sec, r.p50_us, r.p99_us, r.p999_us, r.fsyncs_per_sec,
                 r.entries_per_fsync, r.appends_per_entry, r.cpu_per_million, s.nodes, s.payload,
                 s.clients, fsync, s.transport.c_str(), r.seconds, s.readers, s.lease ? "lease" : "index",
-                r.reads_per_sec, r.read_p50_us, r.read_p99_us);
+                r.reads_per_sec, r.read_p50_us, r.read_p99_us, s.rate, r.schedule_lag_ms,
+                r.leader_allocations, r.follower_allocations, r.leader_cpu_per_million,
+                r.follower_cpu_per_million);
   }
 }
