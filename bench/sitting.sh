@@ -50,8 +50,9 @@ for line in open(sys.argv[1]):
 def median(name, field):
     return statistics.median(r[field] for r in rows[name])
 limits = rows["limits"][0]
-floor = limits["fsync_p50_us"] + limits["rtt_p50_us"]
+floor = limits["commit_floor_us"]  # the faster of the two fdatasync p50s, plus the round trip
 print(f"Limits: 4 KiB append + fdatasync p50 {limits['fsync_p50_us']:.0f} us, p99 {limits['fsync_p99_us']:.0f} us; "
+      f"into reserved blocks p50 {limits['reserved_fsync_p50_us']:.0f} us, p99 {limits['reserved_fsync_p99_us']:.0f} us; "
       f"sequential write with fdatasync per MiB {limits['write_mb_per_sec']:.0f} MB/s; "
       f"loopback 64 B round trip p50 {limits['rtt_p50_us']:.1f} us; commit floor {floor:.0f} us.")
 print()

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -115,6 +116,45 @@ TEST_CASE(
   REQUIRE_FALSE(state);
   CHECK(state.error() == raft::storage_errc::corrupt_log);
   CHECK(state.error().message().find(segments.front() + " at offset 0") != std::string::npos);
+}
+
+TEST_CASE("real files: a new segment's blocks are reserved when it is created, its size is what was written") {
+  temp_directory top;
+  const std::uint64_t segment_size = 1 << 20;
+  // Whether this file system reserves blocks at all (tmpfs and ext4 do; some do not).
+  const std::string probe = top / "probe";
+  const int fd = ::open(probe.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  REQUIRE(fd >= 0);
+  const bool reserves = ::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, segment_size) == 0;
+  ::close(fd);
+  for (const bool preallocate : {true, false}) {
+    CAPTURE(preallocate);
+    const std::string directory = top / (preallocate ? "reserved" : "grown");
+    const raft::file_storage_options options{.segment_size = segment_size,
+                                             .preallocate_segments = preallocate};
+    raft::log_window log;
+    {
+      io::uring_executor executor;
+      uring_storage storage(executor, directory, options);
+      REQUIRE(co::block_on(executor, storage.load()));
+      append_entries(storage, log, 10, 1);
+      REQUIRE(co::block_on(executor, storage.durable(storage.last_write())));
+      struct stat segment{};
+      REQUIRE(::stat((directory + "/" + raft::format::segment_name(1)).c_str(), &segment) == 0);
+      CHECK(static_cast<std::uint64_t>(segment.st_size) < 4096);  // ten small records
+      const auto allocated = static_cast<std::uint64_t>(segment.st_blocks) * 512;
+      if (!reserves) {
+        MESSAGE("this file system reserves no blocks: only the round trip is checked");
+      } else if (preallocate) {
+        CHECK(allocated >= segment_size);
+      } else {
+        CHECK(allocated < segment_size);
+      }
+    }
+    auto state = load(directory, options);
+    REQUIRE(state);
+    CHECK(state->entries == entries_of(log));
+  }
 }
 
 TEST_CASE("real files: group commit — concurrent appends share fsyncs") {

@@ -87,6 +87,7 @@ concept files = requires(E& e, typename E::file& f, const std::string& path, int
   { e.write_and_sync(f, gather, offset) } -> awaitable_of<co::result<void>>;
   { e.file_size(f) } -> std::same_as<co::result<std::uint64_t>>;
   { e.truncate(f, offset) } -> std::same_as<co::result<void>>;
+  { e.preallocate(f, offset) } -> std::same_as<co::result<void>>;
   { e.rename(path, path) } -> std::same_as<co::result<void>>;
   { e.remove(path) } -> std::same_as<co::result<void>>;
   { e.make_directory(path) } -> std::same_as<co::result<void>>;

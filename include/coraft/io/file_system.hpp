@@ -7,6 +7,7 @@
 #pragma once
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,15 @@ inline co::result<std::uint64_t> size(int descriptor) noexcept {
 // Cut the file at `length` (recovery drops a torn tail this way), or extend it with zeros.
 inline co::result<void> truncate(int descriptor, std::uint64_t length) noexcept {
   if (::ftruncate(descriptor, static_cast<off_t>(length)) != 0) return co::errno_code(errno);
+  return {};
+}
+
+// Reserve the file's blocks up to `length` without changing its size (fallocate with
+// FALLOC_FL_KEEP_SIZE): later writes there allocate nothing, so an fdatasync after them has less
+// metadata to make durable. A file system that cannot (EOPNOTSUPP) or a full disk says so.
+inline co::result<void> preallocate(int descriptor, std::uint64_t length) noexcept {
+  if (::fallocate(descriptor, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(length)) != 0)
+    return co::errno_code(errno);
   return {};
 }
 

@@ -160,6 +160,9 @@ class uring_executor final : public co::scheduler {
   co::result<void> truncate(file& f, std::uint64_t length) {
     return file_system::truncate(f.native_handle(), length);
   }
+  co::result<void> preallocate(file& f, std::uint64_t length) {
+    return file_system::preallocate(f.native_handle(), length);
+  }
   co::result<void> rename(const std::string& from, const std::string& to) {
     return file_system::rename(from, to);
   }

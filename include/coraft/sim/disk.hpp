@@ -285,6 +285,12 @@ class disk {
     resize(f.node_, length);
     return {};
   }
+  // Reserving blocks changes nothing a reader or a crash can see: the file keeps its size and
+  // content. Only a read-only or stale handle is refused.
+  co::result<void> preallocate(const file& f, std::uint64_t) const {
+    if (auto bad = check(f, f.writable_)) return bad;
+    return {};
+  }
 
   // ---- durability ------------------------------------------------------------------------------
 

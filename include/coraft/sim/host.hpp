@@ -206,6 +206,10 @@ class host final : public co::scheduler {
     if (!scope_) return co::cancelled();
     return disk_.truncate(f, length);
   }
+  co::result<void> preallocate(file& f, std::uint64_t length) {
+    if (!scope_) return co::cancelled();
+    return disk_.preallocate(f, length);
+  }
   co::result<void> rename(const std::string& from, const std::string& to) {
     if (!scope_) return co::cancelled();
     return disk_.rename(from, to);
