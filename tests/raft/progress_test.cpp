@@ -310,6 +310,24 @@ TEST_CASE("§5.2: an idle peer gets an empty request from next_index each interv
   CHECK(decide(p, 0, 10, t0 + heartbeat) == next_request{entries_request{11}});
 }
 
+TEST_CASE("§5.3: a peer not told the commit index gets an empty request from next_index at once") {
+  const auto untold = [](const peer_progress& p, io::time_point now) {
+    return next_request_decision(p, 0, 10, now, heartbeat, true);
+  };
+  peer_progress p = replicating_at(10, t0);
+  CHECK(untold(p, t0 + 1ms) == next_request{entries_request{11}});
+  // Told, it waits for the interval as before.
+  CHECK(decide(p, 0, 10, t0 + 1ms) == next_request{no_request_until{t0 + heartbeat}});
+  // With the window full, the reply that frees a slot comes first; the request after it tells.
+  for (std::size_t i = 0; i < window; ++i) p.entries_sent(0, t0 + 1ms, 10);
+  CHECK(untold(p, t0 + 2ms) == next_request{no_request_until{t0 + 1ms + heartbeat}});
+  // A peer being probed, its probe on the way, learns it with the request after the answer.
+  const peer_progress probed(10, window);
+  peer_progress probing = probed;
+  probing.entries_sent(0, t0, 10);
+  CHECK(untold(probing, t0 + 1ms) == next_request{no_request_until{t0 + heartbeat}});
+}
+
 // ---- Snapshots (§7) ------------------------------------------------------------------------------
 
 TEST_CASE("§7: a peer whose next entry is compacted away gets the snapshot, and heartbeats beside it") {

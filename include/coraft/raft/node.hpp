@@ -332,6 +332,8 @@ class node {
   void configuration_changed();
   bool follow_log_configurations(index_t from);
   co::task<co::result<proposal>> propose_entry(log_entry entry);
+  std::error_code admit(log_entry entry, pending_proposal& pending);
+  co::result<proposal> outcome(pending_proposal& pending, co::result<void> waited);
   co::task<co::result<void>> await_leader_state();
   co::task<co::result<void>> await_incarnation_record();
   co::task<co::result<void>> await_final_configuration(index_t joint_index);

@@ -230,9 +230,11 @@ struct no_request_until {  // send nothing before `when`, unless a reply or new 
 using next_request = std::variant<snapshot_request, entries_request, heartbeat_request, no_request_until>;
 
 // What to send the peer now, given the leader's log window [base_index, last_index].
+// `commit_untold`: the leader's commit index has grown since the last request to the peer.
 inline next_request next_request_decision(const peer_progress& progress, index_t base_index,
                                           index_t last_index, io::time_point now,
-                                          io::duration heartbeat_interval) {
+                                          io::duration heartbeat_interval,
+                                          bool commit_untold = false) {
   const bool paused = progress.paused(now);
   // The entries this peer needs are compacted away: send the snapshot instead (§7).
   if (!paused && progress.mode() != replication_mode::snapshotting &&
@@ -254,7 +256,13 @@ inline next_request next_request_decision(const peer_progress& progress, index_t
   // them would then starve the peer of heartbeats too. So that slot carries a bare heartbeat,
   // and the entries follow it.
   const bool with_entries = room && !(heartbeat_due && progress.last_request_failed());
-  if ((has_entries && room) || heartbeat_due) {
+  // A peer that has not been told the commit index learns it now, from an empty request from
+  // next_index (or with its entries), rather than with the next heartbeat: it applies, and
+  // serves reads, without waiting an interval. Only while replicating and with room: a probe
+  // or a full window answers soon, and what goes next carries the commit index anyway.
+  const bool tell_commit =
+      commit_untold && room && progress.mode() == replication_mode::replicating;
+  if ((has_entries && room) || heartbeat_due || tell_commit) {
     // From next_index (entries if there are any: with none, a heartbeat that probes), or bare.
     if (with_entries) return entries_request{progress.next_index()};
     return heartbeat_request{std::max(progress.match_index(), base_index)};

@@ -6,7 +6,7 @@
 
 namespace coraft::raft {
 
-// A proposal waiting in propose()'s frame for its entry to commit.
+// A proposal waiting in its proposer's frame (propose(), propose_entry()) for its entry to commit.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 struct node<E, T, S>::pending_proposal {
@@ -14,8 +14,11 @@ struct node<E, T, S>::pending_proposal {
   term_t term = 0;
   std::error_code outcome;  // set when settled: ok (committed) or why not
   co::event settled;
+  typename std::multimap<index_t, pending_proposal*>::iterator waiting;  // in proposals_ until settled
 };
 
+// Each proposer below is one coroutine frame, holding its pending_proposal: admit() appends the
+// entry and records the proposal, settle_proposals() settles it, outcome() reads what it became.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<co::result<proposal>> node<E, T, S>::propose(bytes command) {
@@ -24,30 +27,49 @@ co::task<co::result<proposal>> node<E, T, S>::propose(bytes command) {
   if (command.size() > options_.max_entry_bytes) co_return make_error_code(errc::entry_too_large);
   // A named local, not a braced temporary inside the co_await (g++ 12 destroys those twice).
   log_entry entry{current_term_, entry_kind::command, std::move(command)};
-  co_return co_await propose_entry(std::move(entry));
+  pending_proposal pending;
+  if (const std::error_code refused = admit(std::move(entry), pending)) co_return refused;
+  auto waited = co_await pending.settled.wait();
+  co_return outcome(pending, waited);
 }
 
-// Appends `entry` if this node leads and is not handing its leadership over, and awaits its
-// outcome (propose(), above).
+// Appends `entry` (any kind) and awaits its outcome, as propose() does a command.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<co::result<proposal>> node<E, T, S>::propose_entry(log_entry entry) {
-  if (role_ != role::leader) co_return make_error_code(errc::not_leader);
-  if (transfer_target_ != nobody) co_return make_error_code(errc::transferring_leadership);
   pending_proposal pending;
+  if (const std::error_code refused = admit(std::move(entry), pending)) co_return refused;
+  auto waited = co_await pending.settled.wait();
+  co_return outcome(pending, waited);
+}
+
+// Appends `entry` in the current term if this node leads and is not handing its leadership over,
+// and records `pending` (which must stay put until settled) as waiting for it; or says why not.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+std::error_code node<E, T, S>::admit(log_entry entry, pending_proposal& pending) {
+  if (role_ != role::leader) return make_error_code(errc::not_leader);
+  if (transfer_target_ != nobody) return make_error_code(errc::transferring_leadership);
   pending.term = current_term_;
   entry.term = current_term_;
   pending.index = append_local(std::move(entry));
-  const auto waiting = proposals_.emplace(pending.index, &pending);
-  auto waited = co_await pending.settled.wait();
-  // Cancelled before it was settled: nobody will settle it any more. Settled and cancelled before
-  // this coroutine ran again: settle_proposals() has erased it already, and its outcome is known.
+  pending.waiting = proposals_.emplace(pending.index, &pending);
+  return {};
+}
+
+// What an admitted proposal became, once its wait for settled ended with `waited`. Cancelled
+// before it was settled: nobody will settle it any more, so it leaves proposals_. Settled and
+// cancelled before its proposer ran again: settle_proposals() has erased it already, and its
+// outcome is known.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::result<proposal> node<E, T, S>::outcome(pending_proposal& pending, co::result<void> waited) {
   if (!waited && !pending.settled.is_set()) {
-    proposals_.erase(waiting);
-    co_return waited.error();
+    proposals_.erase(pending.waiting);
+    return waited.error();
   }
-  if (pending.outcome) co_return pending.outcome;
-  co_return proposal{pending.index, pending.term};
+  if (pending.outcome) return pending.outcome;
+  return proposal{pending.index, pending.term};
 }
 
 // Append to the leader's own log: issue the storage write and wake the replicators at once; the
@@ -80,7 +102,8 @@ void node<E, T, S>::set_commit_index(index_t index) {
 // Settle the proposals whose fate is known, in any role: once the commit index reaches a proposal's
 // index, the committed entry there is its own (same term: committed) or another's (overwritten).
 // Where a snapshot has replaced the log there, the term is no longer known: leadership_lost, the
-// outcome is unknown. All others are settled with `if_not_committed` when it is set.
+// outcome is unknown. All others are settled with `if_not_committed` when it is set (and are
+// otherwise left: proposals_ is in index order, so the first beyond the commit index ends the look).
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 void node<E, T, S>::settle_proposals(std::error_code if_not_committed) {
@@ -96,8 +119,7 @@ void node<E, T, S>::settle_proposals(std::error_code if_not_committed) {
     } else if (if_not_committed) {
       p.outcome = if_not_committed;
     } else {
-      ++it;
-      continue;
+      break;
     }
     p.settled.set();
     it = proposals_.erase(it);

@@ -90,7 +90,13 @@ co::task<void> node<E, T, S>::replicate(peer_replication* replica_ptr, leader_st
     replica.wake.reset();
     const io::time_point now = executor_.now();
     const next_request next = next_request_decision(progress, log_.base_index(), log_.last_index(),
-                                                    now, heartbeat_interval);
+                                                    now, heartbeat_interval,
+                                                    commit_index_ > replica.commit_sent);
+    // Every AppendEntries carries the commit index; sent(args) notes it and starts the request.
+    auto sent = [&](append_entries_args args, bool from_next_index, bool round) {
+      replica.commit_sent = std::max(replica.commit_sent, args.leader_commit);
+      requests.spawn(send_append(&replica, std::move(args), from_next_index, leading, round));
+    };
     // Reads await a request sent from now on (reads.hpp): whatever AppendEntries goes next serves
     // them; when nothing would go yet, a heartbeat goes now. (A snapshot's turn comes first.)
     const bool for_round = replica.round_wanted && !replica.round_in_flight &&
@@ -102,7 +108,7 @@ co::task<void> node<E, T, S>::replicate(peer_replication* replica_ptr, leader_st
     if (for_round && std::holds_alternative<no_request_until>(next)) {
       progress.heartbeat_sent(now);
       const index_t anchor = std::max(progress.match_index(), log_.base_index());
-      requests.spawn(send_append(&replica, next_append(anchor + 1, false), false, leading, true));
+      sent(next_append(anchor + 1, false), false, true);
       continue;
     }
     if (std::holds_alternative<snapshot_request>(next)) {
@@ -113,13 +119,12 @@ co::task<void> node<E, T, S>::replicate(peer_replication* replica_ptr, leader_st
     if (const auto* entries = std::get_if<entries_request>(&next)) {
       append_entries_args args = next_append(entries->from, true);
       progress.entries_sent(args.entries.size(), now, log_.last_index());
-      requests.spawn(send_append(&replica, std::move(args), true, leading, for_round));
+      sent(std::move(args), true, for_round);
       continue;
     }
     if (const auto* heartbeat = std::get_if<heartbeat_request>(&next)) {
       progress.heartbeat_sent(now);
-      requests.spawn(send_append(&replica, next_append(heartbeat->prev_log_index + 1, false), false,
-                                 leading, for_round));
+      sent(next_append(heartbeat->prev_log_index + 1, false), false, for_round);
       continue;
     }
     const io::time_point wake_at = std::get<no_request_until>(next).when;
@@ -256,7 +261,7 @@ void node<E, T, S>::sync_replicators(leader_state& leading) {
 // What a commit means to the leader's configuration: a joint configuration that has committed is
 // left at once for C_new (§6), whoever started the change; a C_new that has committed without this
 // leader among its voters sends it away (leave_cluster); members no configuration since the commit
-// index names lose their replicators.
+// index names lose their replicators; every replicator wakes to tell its peer the commit index.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 void node<E, T, S>::after_commit_as_leader(leader_state& leading) {
@@ -273,6 +278,7 @@ void node<E, T, S>::after_commit_as_leader(leader_state& leading) {
     }
   }
   sync_replicators(leading);
+  for (auto& p : leading.peers) p.wake.set();  // each tells its peer the new commit index
 }
 
 // A peer answered request number `number`, sent at `sent_at`, in this leader's term: it counts

@@ -33,6 +33,9 @@ struct node<E, T, S>::peer_replication {
   io::time_point answered_sent_at{};
   bool round_wanted = false;
   bool round_in_flight = false;
+  // The highest commit index a request to the peer carried: when the leader's grows past it,
+  // the replicator tells the peer (next_request_decision).
+  index_t commit_sent = 0;
 
   // The peer answered request number `number`, sent at `sent_at`, in the leader's term.
   void answered(std::uint64_t number, io::time_point sent_at) {
