@@ -73,7 +73,7 @@ concept streams = requires(E& e, typename E::listener& l, typename E::stream& s,
 };
 
 // Files and the directory operations that durable storage needs. Offsets are explicit (pread /
-// pwrite); write_and_sync writes and then fdatasyncs as one operation (a linked pair on io_uring) and
+// pwrite); write_and_sync writes and then fdatasyncs as one operation (a write with RWF_DSYNC on io_uring) and
 // yields ok only once both have completed.
 template <class E>
 concept files = requires(E& e, typename E::file& f, const std::string& path, int flags,

@@ -2,7 +2,7 @@
 //
 // Offsets are always explicit, so no operation depends on a file position another one moved.
 // Durability is the caller's explicit step: pwrite puts bytes in the page cache, fdatasync (or the
-// linked write_and_sync) makes them survive a crash. sync_directory makes a new or renamed entry
+// write_and_sync, a write that syncs) makes them survive a crash. sync_directory makes a new or renamed entry
 // itself durable, as the rename-into-place of a snapshot requires.
 #pragma once
 

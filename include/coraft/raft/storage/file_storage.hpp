@@ -14,7 +14,7 @@
 // it, then looks again, or starts one that performs *every* step queued so far. So all writes
 // issued while one flush's fdatasync is in flight are covered by the next flush, however many
 // callers wait for them. A flush performs its steps in issue order, each ending with its file
-// synced (a write and an fdatasync linked into one submission on io_uring), and with the directory
+// synced (one write that syncs as it completes, RWF_DSYNC, on io_uring), and with the directory
 // synced when the step created, renamed or removed a file. A step starts only once the one before
 // it is durable, so a crash always leaves the effect of a prefix of the writes: at most the step in
 // progress is partial, as a torn tail that recovery cuts, or a truncation half done.
@@ -74,7 +74,7 @@ struct file_storage_options {
 // Counters for tests and benchmarks.
 struct file_storage_statistics {
   std::uint64_t flushes = 0;          // group commits started
-  std::uint64_t data_syncs = 0;       // fdatasyncs of a file (alone or linked after its write)
+  std::uint64_t data_syncs = 0;       // syncs of a file's data (fdatasync, or a write that syncs)
   std::uint64_t directory_syncs = 0;  // fsyncs of the data directory
   std::uint64_t torn_bytes_cut = 0;   // bytes of a torn last record that load() cut off
 };
@@ -375,7 +375,7 @@ class file_storage {
     co_return co_await sync_directory();
   }
 
-  // Writes `pieces` at `offset` and syncs the file, as one linked write + fdatasync. Should the
+  // Writes `pieces` at `offset` and syncs them, as one write that syncs (write_and_sync). Should the
   // kernel take only part of the bytes, writes them again piece by piece to learn why (ENOSPC,
   // usually) and syncs if that succeeds. Awaits the writes and the sync; the file and the memory
   // `pieces` points to belong to the caller, which awaits this.
