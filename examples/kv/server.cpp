@@ -22,7 +22,10 @@
 // retry may succeed, ERR when the request itself is wrong).
 //
 // Every reply is linearizable. Commands that write go through the Raft log: any member takes
-// them, and a follower forwards them to the leader's client port and relays the replies. Commands
+// them, and a follower forwards them to the leader's client port and relays the replies (the
+// writes a connection has received go to the leader together, on one connection of its own, and
+// their replies come back in order; a command the leader did not answer gets a TRYAGAIN error
+// that says whether it may have been applied, and is never sent again). Commands
 // that only read (GET, MGET, EXISTS, STRLEN, DBSIZE) are served by the member the client is
 // connected to, as --reads says:
 //   index  (the default) from a read index (node::read_index): the leader's commit index, confirmed
@@ -36,15 +39,22 @@
 // once, however often it retries: the session table is part of the replicated state, and a
 // SESSION-wrapped read goes through the log.
 //
-// A command becomes one log entry, which may take at most --max-entry-bytes (every member should be
-// given the same value): a larger one is answered with an error and not applied, and the
-// connection goes on serving the commands after it.
+// The writes a connection has received together (a pipeline) share a log entry, a batch, applied
+// at one index in the order sent (kv::entry_of in store.hpp gives the format); an entry takes at
+// most --max-entry-bytes (every member should be given the same value), so a long pipeline takes
+// several. A command that does not fit in an entry alone is answered with an error and not
+// applied, and the connection goes on serving the commands after it. INFO counts the entries this
+// member proposed (entries_proposed) and the commands they held (commands_logged).
 //
 // Coroutines (one executor, one thread):
 //   serve_clients      accepts client connections; one serve_client per connection;
 //   serve_client       one per connection: serve_requests reads pipelined commands and starts
-//                      them in order (answer_into, one per command, overlapping as their kinds
-//                      allow), then collect_replies sends the replies in order with one write;
+//                      them in order (consecutive writes as one log_commands, each read as an
+//                      answer_into, overlapping as their kinds allow), then collect_replies sends
+//                      the replies in order with one write;
+//   log_commands       appends a pipeline's writes as few entries as the limit allows and awaits
+//                      their application; on a follower, forwards them to the leader together
+//                      (send_upstream writes them while receive_replies reads the replies);
 //   read               awaits a read index, then this member's application of the log through it;
 //   apply_committed    applies committed entries to the store and hands each reply to the client
 //                      connection waiting for that log index; snapshots every so often;
@@ -70,6 +80,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "resp.hpp"
@@ -110,7 +122,7 @@ struct settings {
 // A client connection waiting for the entry it appended at some index.
 struct waiter {
   term_t term = 0;        // the term it was appended in: another term there means it was replaced
-  std::string reply;
+  std::vector<std::string> replies;  // the store's, one per command of the entry, in order
   bool replaced = false;
   coraft::co::event applied;
 };
@@ -120,7 +132,8 @@ class kv_server {
   kv_server(executor& ex, raft_server& raft, settings config)
       : ex_(ex), raft_(raft), config_(std::move(config)) {}
 
-  // Applies committed entries in order; answers waiters; snapshots every snapshot_entries entries.
+  // Applies committed entries in order (all the commands of a batch entry at its index, one after
+  // the other); answers waiters; snapshots every snapshot_entries entries.
   // Awaits the apply channel; ends when the node stops.
   task<void> apply_committed() {
     std::uint64_t since_snapshot = 0;
@@ -133,19 +146,19 @@ class kv_server {
         applied_through(entry->index);
         continue;
       }
-      std::string reply;
+      std::vector<std::string> replies;
       if (entry->kind == coraft::raft::entry_kind::command) {
-        auto command = coraft::wire::decode<kv::command_entry>(entry->payload);
-        if (!command) {
+        auto commands = kv::commands_of(entry->payload);  // one command, or a batch
+        if (!commands) {
           std::fprintf(stderr, "coraft-kv: entry %llu does not decode; stopping\n",
                        static_cast<unsigned long long>(entry->index));
           std::exit(1);
         }
-        reply = store_.apply(*command);
+        for (const auto& command : *commands) replies.push_back(store_.apply(command));
       }
       if (auto it = waiters_.find(entry->index); it != waiters_.end()) {
         it->second->replaced = it->second->term != entry->term;
-        it->second->reply = std::move(reply);
+        it->second->replies = std::move(replies);
         it->second->applied.set();
         waiters_.erase(it);
       }
@@ -238,7 +251,8 @@ class kv_server {
 
   // How a command of a pipeline may overlap the commands beside it (serve_client).
   enum class overlap {
-    logged,  // through the log (a write, or any SESSION): started at once; the log orders them
+    logged,  // through the log (a write, or any SESSION): gathered, and started together as one
+             // batch (log_commands); the log orders them
     read,    // from a read index: started together with the reads next to it
     alone,   // answered here, or by the leader (RAFT.*): after everything before it
   };
@@ -252,6 +266,14 @@ class kv_server {
     if (spec->read_only && config_.reads != read_mode::log) return overlap::read;
     return overlap::logged;
   }
+
+  // A command of a pipeline that goes through the log (overlap::logged), gathered by
+  // serve_requests until the pipeline's run of them starts as one batch (log_commands).
+  struct logged_command {
+    kv::command_entry entry;
+    std::shared_ptr<pending_reply> reply;
+    std::vector<std::byte> encoded = {};  // encode(entry), once log_commands has made it
+  };
 
   // The state of one client connection: its link to the leader (for forwarded commands), and its
   // queue of replies not sent yet.
@@ -274,12 +296,14 @@ class kv_server {
   }
 
   // Reads whatever commands have arrived (a pipeline) and starts them in order, then sends their
-  // replies in order with one write. Commands that go through the log all start at once, so a
-  // pipeline of writes is appended before the first reply is awaited; consecutive reads start
+  // replies in order with one write. Consecutive commands that go through the log are gathered and
+  // start as one batch (log_commands), so a pipeline of writes shares few log entries and is
+  // appended (or forwarded together) before the first reply is awaited; consecutive reads start
   // together and share their read index's round. Between a write and a read, and around a command
   // answered alone, a command waits for the ones before it: a pipeline's commands take effect in
-  // the order sent, as they would one at a time. Ends when the client leaves, sends QUIT or a
-  // malformed request, or when cancelled.
+  // the order sent, as they would one at a time. So at most one batch of a connection runs at a
+  // time, and it alone uses the connection's link to the leader. Ends when the client leaves,
+  // sends QUIT or a malformed request, or when cancelled.
   task<void> serve_requests(executor::stream& client, connection& link, coraft::co::scope& commands) {
     std::string in, out;
     std::array<char, 16384> chunk;
@@ -292,11 +316,12 @@ class kv_server {
       out.clear();
       std::size_t used = 0;
       std::optional<overlap> running;  // the kind of the commands started and not yet answered
+      std::vector<logged_command> gathered;  // logged commands not started yet
       while (!closing) {
         auto request = kv::resp::parse_request(std::string_view(in).substr(used));
         if (request.result == kv::resp::parsed::outcome::incomplete) break;
         if (request.result == kv::resp::parsed::outcome::error) {
-          if (!co_await collect_replies(link, out)) co_return;
+          if (!co_await collect_replies(link, gathered, commands, out)) co_return;
           kv::resp::error(out, "ERR Protocol error: " + request.error);
           closing = true;
           break;
@@ -305,31 +330,35 @@ class kv_server {
         if (request.arguments.empty()) continue;
         const overlap kind = overlap_of(request.arguments);
         if (kind == overlap::alone || (running && *running != kind)) {
-          if (!co_await collect_replies(link, out)) co_return;
+          if (!co_await collect_replies(link, gathered, commands, out)) co_return;
           running.reset();
         }
         if (kind == overlap::alone) {
           closing = kv::upper(request.arguments[0]) == "QUIT";
-          out += co_await answer(std::move(request.arguments), link, nullptr);
+          out += co_await answer(std::move(request.arguments), link);
           continue;
         }
         running = kind;
-        std::shared_ptr<pending_reply> before;
-        if (!link.replies.empty()) before = link.replies.back();
         link.replies.push_back(std::make_shared<pending_reply>());
-        commands.spawn(answer_into(std::move(request.arguments), link, std::move(before),
-                                   link.replies.back()));
+        if (kind == overlap::logged) {
+          gather(std::move(request.arguments), link.replies.back(), gathered);
+        } else {
+          commands.spawn(answer_into(std::move(request.arguments), link, link.replies.back()));
+        }
       }
       in.erase(0, used);
-      if (!co_await collect_replies(link, out)) co_return;
+      if (!co_await collect_replies(link, gathered, commands, out)) co_return;
       const std::span<const std::byte> bytes = std::as_bytes(std::span(out));
       if (!co_await coraft::io::write_all(ex_, client, bytes)) co_return;
     }
   }
 
-  // Awaits the connection's pending replies in order and appends them to `out`. Ends true once
-  // none is left; false when cancelled.
-  task<bool> collect_replies(connection& link, std::string& out) {
+  // Starts the logged commands gathered (as one batch, log_commands, in `commands`), then awaits
+  // the connection's pending replies in order and appends them to `out`. Ends true once none is
+  // left; false when cancelled.
+  task<bool> collect_replies(connection& link, std::vector<logged_command>& gathered,
+                             coraft::co::scope& commands, std::string& out) {
+    if (!gathered.empty()) commands.spawn(log_commands(std::exchange(gathered, {}), link));
     while (!link.replies.empty()) {
       pending_reply& first = *link.replies.front();
       if (!first.ready.is_set() && !co_await first.ready.wait()) co_return false;
@@ -339,80 +368,186 @@ class kv_server {
     co_return true;
   }
 
-  // One command of a pipeline: its reply, into `reply`. `before` is the reply of the command before
-  // it on the connection, if still pending: a command that must be forwarded waits for it, so that
-  // forwarded commands use the connection's link to the leader one at a time, in order. Ends with
-  // the reply set ready (or when cancelled, with the connection).
-  task<void> answer_into(std::vector<std::string> arguments, connection& link,
-                         std::shared_ptr<pending_reply> before,
-                         std::shared_ptr<pending_reply> reply) {
-    reply->text = co_await answer(std::move(arguments), link, before.get());
-    reply->ready.set();
+  static void set_reply(pending_reply& reply, std::string text) {
+    reply.text = std::move(text);
+    reply.ready.set();
   }
 
-  // The reply to one command: answered here, through the log, or by the leader (after `before`, a
-  // pending reply of an earlier command on the connection, if any: see answer_into).
-  task<std::string> answer(std::vector<std::string> arguments, connection& link,
-                           pending_reply* before) {
-    if (auto wrong = kv::check_command(arguments)) co_return *wrong;
+  static std::string error_reply(std::string_view message) {
+    std::string reply;
+    kv::resp::error(reply, message);
+    return reply;
+  }
+
+  // A command that goes through the log, added to `gathered`; or, if it is answered without the
+  // log (a malformed SESSION, or one wrapping a command answered here), its reply, set at once.
+  void gather(std::vector<std::string> arguments, std::shared_ptr<pending_reply> reply,
+              std::vector<logged_command>& gathered) {
+    auto entry = to_entry(std::move(arguments));
+    if (auto* answered = std::get_if<std::string>(&entry)) {
+      set_reply(*reply, std::move(*answered));
+      return;
+    }
+    gathered.push_back({std::move(std::get<kv::command_entry>(entry)), std::move(reply)});
+  }
+
+  // The log's form of a command that goes through it (overlap::logged), or the reply it gets
+  // without the log: an error, or the answer to a SESSION-wrapped command served here.
+  std::variant<std::string, kv::command_entry> to_entry(std::vector<std::string> arguments) const {
     kv::command_entry entry;
+    if (kv::upper(arguments[0]) == "SESSION") {
+      std::uint64_t client = 0, sequence = 0;
+      std::vector<std::string> inner(arguments.begin() + 3, arguments.end());
+      if (!whole_number(arguments[1], client) || !whole_number(arguments[2], sequence) ||
+          client == 0 || sequence == 0)
+        return error_reply("ERR SESSION needs a client id and a sequence number above 0");
+      if (auto wrong = kv::check_command(inner)) return *wrong;
+      const std::string inner_name = kv::upper(inner[0]);
+      const kv::command_spec* wrapped = kv::find_command(inner_name);
+      if (!wrapped->in_session)
+        return error_reply("ERR SESSION cannot wrap " + inner_name + ": it wraps data commands");
+      if (!wrapped->replicated) return answer_locally(inner);
+      entry = {client, sequence, std::move(inner)};
+    } else {
+      entry = {0, 0, std::move(arguments)};
+    }
+    entry.arguments[0] = kv::upper(entry.arguments[0]);
+    return entry;
+  }
+
+  // One read of a pipeline: its reply, into `reply`. Ends with the reply set ready (or when
+  // cancelled, with the connection).
+  task<void> answer_into(std::vector<std::string> arguments, connection& link,
+                         std::shared_ptr<pending_reply> reply) {
+    set_reply(*reply, co_await answer(std::move(arguments), link));
+  }
+
+  // The reply to a command that does not go through the log (overlap::alone or read): answered
+  // here, from a read index, or by the leader (RAFT.* on a follower).
+  task<std::string> answer(std::vector<std::string> arguments, connection& link) {
+    if (auto wrong = kv::check_command(arguments)) co_return *wrong;
     const std::string name = kv::upper(arguments[0]);
     if (name.starts_with("RAFT.")) {
-      if (raft_.node().status().role != coraft::raft::role::leader)
-        co_return co_await forward(std::move(arguments), link, before);
+      if (raft_.node().status().role != coraft::raft::role::leader) {
+        std::vector<std::vector<std::string>> one{std::move(arguments)};
+        auto replies = co_await forward(std::move(one), link, forward_patience::unbounded);
+        co_return std::move(replies.front());
+      }
       if (name == "RAFT.TRANSFER") co_return co_await transfer(arguments[1]);
       if (name == "RAFT.ADD") co_return co_await add_member(arguments[1], arguments[2], arguments[3]);
       if (name == "RAFT.REMOVE") co_return co_await remove_member(arguments[1]);
       co_return members();
     }
-    if (name == "SESSION") {
-      std::uint64_t client = 0, sequence = 0;
-      std::vector<std::string> inner(arguments.begin() + 3, arguments.end());
-      if (!whole_number(arguments[1], client) || !whole_number(arguments[2], sequence) ||
-          client == 0 || sequence == 0) {
-        std::string reply;
-        kv::resp::error(reply, "ERR SESSION needs a client id and a sequence number above 0");
-        co_return reply;
-      }
-      if (auto wrong = kv::check_command(inner)) co_return *wrong;
-      const std::string inner_name = kv::upper(inner[0]);
-      const kv::command_spec* wrapped = kv::find_command(inner_name);
-      if (!wrapped->in_session) {
-        std::string reply;
-        kv::resp::error(reply, "ERR SESSION cannot wrap " + inner_name + ": it wraps data commands");
-        co_return reply;
-      }
-      if (!wrapped->replicated) co_return answer_locally(inner);
-      entry = {client, sequence, std::move(inner)};
-    } else if (!kv::find_command(name)->replicated) {
-      co_return answer_locally(arguments);
-    } else if (kv::find_command(name)->read_only && config_.reads != read_mode::log) {
-      co_return co_await read(arguments);
-    } else {
-      entry = {0, 0, std::move(arguments)};
-    }
-    entry.arguments[0] = kv::upper(entry.arguments[0]);
+    const kv::command_spec* spec = kv::find_command(name);
+    if (!spec->replicated) co_return answer_locally(arguments);
+    if (!spec->read_only || config_.reads == read_mode::log)
+      throw std::logic_error("coraft-kv: " + name + " goes through the log (log_commands)");
+    co_return co_await read(arguments);
+  }
 
-    // The node refuses a command too large for one entry whatever its role, so that a follower
-    // does not forward it either.
-    auto encoded = coraft::wire::encode(entry);
-    const std::size_t entry_bytes = encoded.size();
-    auto started = raft_.node().start(std::move(encoded));
-    if (started.error == coraft::raft::errc::entry_too_large) {
-      std::string reply;
-      kv::resp::error(reply, "ERR command too large: its log entry would take " +
-                                 std::to_string(entry_bytes) + " bytes, over the limit of " +
-                                 std::to_string(config_.raft.node.max_entry_bytes) +
-                                 " (--max-entry-bytes); it was not applied");
-      co_return reply;
+  // A pipeline's run of commands that go through the log, in the order sent. A command larger than
+  // --max-entry-bytes alone is refused; on the leader the others are appended as few entries as
+  // the limit allows (a batch entry, kv::entry_of), and each gets the store's reply once its entry
+  // is applied; on a follower they are forwarded to the leader together. Awaits the entries'
+  // application or the leader's replies; ends with every reply set, or when cancelled (with the
+  // connection, which then sends nothing more).
+  task<void> log_commands(std::vector<logged_command> gathered, connection& link) {
+    std::vector<logged_command> fitting = refuse_oversized(std::move(gathered));
+    std::deque<appended_entry> appended;
+    const std::size_t taken = append_entries(fitting, appended);
+    co_await await_applied(appended);
+    if (taken == fitting.size()) co_return;
+    const std::span<logged_command> rest = std::span(fitting).subspan(taken);
+    std::vector<std::vector<std::string>> requests;
+    for (const auto& command : rest) requests.push_back(arguments_of(command.entry));
+    auto replies = co_await forward(std::move(requests), link, forward_patience::bounded);
+    for (std::size_t i = 0; i < rest.size(); ++i) set_reply(*rest[i].reply, std::move(replies[i]));
+  }
+
+  // Encodes each command; answers those too large for an entry of their own with an error (not
+  // applied; a follower does not forward them either) and returns the others, in order.
+  std::vector<logged_command> refuse_oversized(std::vector<logged_command> commands) const {
+    std::vector<logged_command> fitting;
+    const std::size_t limit = config_.raft.node.max_entry_bytes;
+    for (auto& command : commands) {
+      command.encoded = coraft::wire::encode(command.entry);
+      if (command.encoded.size() <= limit) {
+        fitting.push_back(std::move(command));
+        continue;
+      }
+      set_reply(*command.reply,
+                error_reply("ERR command too large: its log entry would take " +
+                            std::to_string(command.encoded.size()) + " bytes, over the limit of " +
+                            std::to_string(limit) + " (--max-entry-bytes); it was not applied"));
     }
-    if (started.error == coraft::raft::errc::transferring_leadership) {
-      std::string reply;
-      kv::resp::error(reply, "TRYAGAIN the leader is handing over its leadership; the command was not applied");
-      co_return reply;
+    return fitting;
+  }
+
+  // An entry this member appended for some of a connection's commands: the waiter that
+  // apply_committed() answers, in waiters_ from construction to destruction, and the replies of
+  // the entry's commands, in order.
+  struct appended_entry {
+    appended_entry(kv_server& server, index_t index, term_t term,
+                   std::vector<std::shared_ptr<pending_reply>> replies)
+        : server(server), index(index), replies(std::move(replies)) {
+      applied.term = term;
+      server.waiters_[index] = &applied;
     }
-    if (started.is_leader) co_return co_await await_applied(started.index, started.term);
-    co_return co_await forward(arguments_of(entry), link, before);
+    appended_entry(const appended_entry&) = delete;
+    appended_entry& operator=(const appended_entry&) = delete;
+    ~appended_entry() {
+      auto it = server.waiters_.find(index);
+      if (it != server.waiters_.end() && it->second == &applied) server.waiters_.erase(it);
+    }
+
+    kv_server& server;
+    index_t index;
+    waiter applied;
+    std::vector<std::shared_ptr<pending_reply>> replies;
+  };
+
+  // How many of `commands`, from the first, one entry takes: as many as fit in --max-entry-bytes
+  // together (at least one: each fits alone).
+  std::size_t fitting_in_one_entry(std::span<const logged_command> commands) const {
+    const std::size_t limit = config_.raft.node.max_entry_bytes;
+    std::size_t count = 1, bytes = commands.front().encoded.size();
+    while (count < commands.size() &&
+           kv::entry_size(count + 1, bytes + commands[count].encoded.size()) <= limit) {
+      bytes += commands[count].encoded.size();
+      ++count;
+    }
+    return count;
+  }
+
+  // Appends the commands, in order, while this member leads, as entries of at most
+  // --max-entry-bytes each (fitting_in_one_entry), and registers a waiter for each entry in
+  // `appended`. A leader handing over its leadership appends nothing and answers TRYAGAIN. Returns
+  // how many commands it took: all of them on the leader, none on a follower (they are forwarded).
+  std::size_t append_entries(std::span<logged_command> commands, std::deque<appended_entry>& appended) {
+    std::size_t taken = 0;
+    while (taken < commands.size()) {
+      const auto group = commands.subspan(taken, fitting_in_one_entry(commands.subspan(taken)));
+      std::vector<const std::vector<std::byte>*> parts;
+      for (const auto& command : group) parts.push_back(&command.encoded);
+      auto started = raft_.node().start(kv::entry_of(parts));
+      if (!started.is_leader) break;
+      taken += group.size();
+      if (started.error) {
+        const std::string why =
+            started.error == coraft::raft::errc::transferring_leadership
+                ? "TRYAGAIN the leader is handing over its leadership; the command was not applied"
+                : "TRYAGAIN the command was not appended (" + started.error.message() +
+                      "); it was not applied";
+        for (const auto& command : group) set_reply(*command.reply, error_reply(why));
+        continue;
+      }
+      ++entries_proposed_;
+      commands_logged_ += group.size();
+      std::vector<std::shared_ptr<pending_reply>> replies;
+      for (const auto& command : group) replies.push_back(command.reply);
+      appended.emplace_back(*this, started.index, started.term, std::move(replies));
+    }
+    return taken;
   }
 
   // A read-only command served without the log (--reads index or lease): awaits this node's read
@@ -598,93 +733,147 @@ class kv_server {
     return wrapped;
   }
 
-  // Awaits the application of the entry this member appended at `index` in `term`, racing the
-  // commit_wait timer; ends with the store's reply or a TRYAGAIN error.
-  task<std::string> await_applied(index_t index, term_t term) {
-    waiter w;
-    w.term = term;
-    waiters_[index] = &w;
-    auto first = co_await coraft::co::with_timeout(ex_, commit_wait, w.applied.wait());
-    std::string reply;
-    if (!first.timed_out() && w.applied.is_set()) {
-      if (!w.replaced) co_return std::move(w.reply);
-      kv::resp::error(reply, "TRYAGAIN leadership changed before the command committed; it was not applied");
-      co_return reply;
+  // Hands the commands of each appended entry their replies: the store's once apply_committed()
+  // has applied the entry, or a TRYAGAIN error once another entry took its index or commit_wait
+  // has passed. Awaits the entries in order (they are applied in order); ends when all are
+  // answered, or when cancelled.
+  task<void> await_applied(std::deque<appended_entry>& appended) {
+    const auto give_up = ex_.now() + commit_wait;
+    for (auto& entry : appended) {
+      waiter& w = entry.applied;
+      (void)co_await coraft::co::with_deadline(ex_, give_up, w.applied.wait());
+      if (w.applied.is_set() && !w.replaced && w.replies.size() == entry.replies.size()) {
+        for (std::size_t i = 0; i < entry.replies.size(); ++i)
+          set_reply(*entry.replies[i], std::move(w.replies[i]));
+        continue;
+      }
+      const std::string why =
+          w.applied.is_set()
+              ? "TRYAGAIN leadership changed before the command committed; it was not applied"
+              : "TRYAGAIN the command did not commit in time; it may or may not be applied";
+      for (const auto& reply : entry.replies) set_reply(*reply, error_reply(why));
     }
-    waiters_.erase(index);
-    kv::resp::error(reply, "TRYAGAIN the command did not commit in time; it may or may not be applied");
-    co_return reply;
   }
 
-  // Sends the command to the leader's client port and relays its reply. Ends with the reply, or a
-  // TRYAGAIN error when no leader is known or reachable.
-  task<std::string> forward(std::vector<std::string> arguments, connection& link,
-                            pending_reply* before) {
-    std::string reply;
-    if (before && !before->ready.is_set() && !co_await before->ready.wait()) {
-      kv::resp::error(reply, "TRYAGAIN the connection closed; the command was not applied");
-      co_return reply;
+  // How long forward() waits for the leader to send something before giving its link up: data
+  // commands are answered within commit_wait of reaching the leader; RAFT.* commands may take as
+  // long as a learner takes to catch up.
+  enum class forward_patience { bounded, unbounded };
+  static constexpr auto forward_silence = commit_wait + leader_wait;
+
+  // Sends the commands to the leader's client port together, on the connection's link to it, and
+  // relays the replies in order. Awaits the leader's address (up to leader_wait while an election
+  // runs), the connection, and the replies; ends with one reply per command: the leader's, or a
+  // TRYAGAIN error for each command the leader did not answer, saying whether it may have been
+  // applied. Nothing is sent twice.
+  task<std::vector<std::string>> forward(std::vector<std::vector<std::string>> requests,
+                                         connection& link, forward_patience patience) {
+    std::vector<std::string> replies;
+    auto refuse_rest = [&](std::string_view why) {
+      while (replies.size() < requests.size()) replies.push_back(error_reply(why));
+    };
+    if (auto unlinked = co_await link_to_leader(link)) {
+      refuse_rest(*unlinked);
+      co_return replies;
     }
-    std::optional<executor::stream>& upstream = link.upstream;
-    coraft::raft::node_id& upstream_member = link.upstream_member;
-    std::string& buffer = link.upstream_buffer;
-    // During an election, or just after, the leader or its address may not be known yet: wait a
-    // little for both rather than turn the client away at once.
+    std::string request;
+    for (const auto& arguments : requests) kv::resp::command(request, arguments);
+    // Sent while the replies are read: the leader answers the first commands while the last ones
+    // are still on the way, and neither side waits for the other to read.
+    coraft::co::scope sending(co_await coraft::co::current_context());
+    sending.spawn(send_upstream(*link.upstream, request));
+    co_await receive_replies(link, requests.size(), patience, replies);
+    if (replies.size() < requests.size()) sending.request_stop();
+    co_await sending.join();
+    if (replies.size() < requests.size()) {
+      link.upstream.reset();
+      refuse_rest("TRYAGAIN lost the leader's reply; the command may or may not be applied");
+    }
+    co_return replies;
+  }
+
+  struct leader_address {
+    coraft::raft::node_id id;
+    std::string address;  // its client address
+  };
+
+  // Makes the connection's link lead to the leader (kept while it does). During an election, or
+  // just after, the leader may not be known, its address neither, or the leader this member knows
+  // may be gone: rather than turn the client away at once, looks again every 10 ms for up to
+  // leader_wait. Awaits those pauses and the connection; ends with nullopt once linked, or with the
+  // message of the TRYAGAIN error each command gets (then nothing was sent), or when cancelled.
+  task<std::optional<std::string>> link_to_leader(connection& link) {
     const auto give_up = ex_.now() + leader_wait;
-    auto leader = raft_.node().status().leader;
-    std::string address = client_address(leader);
-    while (leader == coraft::raft::nobody || address.empty()) {
-      if (ex_.now() >= give_up || !co_await ex_.sleep_for(10ms)) {
-        kv::resp::error(reply, "TRYAGAIN no leader known; retry shortly");
-        co_return reply;
+    for (;;) {
+      const auto status = raft_.node().status();
+      if (status.role == coraft::raft::role::leader)  // became the leader while waiting
+        co_return "TRYAGAIN leadership changed; the command was not applied";
+      const leader_address leader{status.leader, client_address(status.leader)};
+      if (leader.id != coraft::raft::nobody && !leader.address.empty()) {
+        const bool linked = co_await connect_upstream(link, leader);
+        if (linked) co_return std::nullopt;
       }
-      leader = raft_.node().status().leader;
-      address = client_address(leader);
+      if (ex_.now() >= give_up || !co_await ex_.sleep_for(10ms))
+        co_return status.leader == coraft::raft::nobody
+            ? "TRYAGAIN no leader known; retry shortly"
+            : "TRYAGAIN the leader is unreachable; the command was not applied";
     }
-    if (leader == raft_.node().status().id) {  // became the leader while waiting
-      kv::resp::error(reply, "TRYAGAIN leadership changed; the command was not applied");
-      co_return reply;
-    }
-    if (!upstream || upstream_member != leader) {
-      upstream.reset();
-      buffer.clear();
-      auto endpoint = coraft::io::endpoint::parse(address);
-      if (endpoint) {
-        auto connected = co_await ex_.connect(*endpoint);
-        if (connected) upstream.emplace(std::move(*connected));
-      }
-      upstream_member = leader;
-    }
-    bool sent = false;
-    if (upstream) {
-      std::string request;
-      kv::resp::command(request, arguments);
-      const std::span<const std::byte> bytes = std::as_bytes(std::span(request));
-      if (co_await coraft::io::write_all(ex_, *upstream, bytes)) {
-        sent = true;
-        std::array<char, 16384> chunk;
-        while (true) {
-          auto length = kv::resp::reply_length(buffer);
-          if (!length) break;
-          if (*length > 0) {
-            reply = buffer.substr(0, *length);
-            buffer.erase(0, *length);
-            co_return reply;
-          }
-          const std::span<std::byte> into = std::as_writable_bytes(std::span(chunk));
-          auto got = co_await ex_.recv(*upstream, into);
-          if (!got || *got == 0) break;
-          buffer.append(chunk.data(), *got);
-        }
-      }
-    }
-    upstream.reset();
-    kv::resp::error(reply, sent ? "TRYAGAIN lost the leader's reply; the command may or may not be applied"
-                                : "TRYAGAIN the leader is unreachable; the command was not applied");
-    co_return reply;
   }
 
-  std::string answer_locally(const std::vector<std::string>& a) {
+  // Makes the connection's link lead to `leader`, keeping it if it already does. Awaits the
+  // connection; ends true once the link is up, false if the leader could not be reached.
+  task<bool> connect_upstream(connection& link, const leader_address& leader) {
+    if (link.upstream && link.upstream_member == leader.id) co_return true;
+    link.upstream.reset();
+    link.upstream_buffer.clear();
+    link.upstream_member = leader.id;
+    auto endpoint = coraft::io::endpoint::parse(leader.address);
+    if (!endpoint) co_return false;
+    auto connected = co_await ex_.connect(*endpoint);
+    if (!connected) co_return false;
+    link.upstream.emplace(std::move(*connected));
+    co_return true;
+  }
+
+  // Writes a pipeline of requests to the leader. Awaits the writes; ends once all is sent, the
+  // connection fails (receive_replies sees that too), or when cancelled.
+  task<void> send_upstream(executor::stream& upstream, const std::string& request) {
+    (void)co_await coraft::io::write_all(ex_, upstream, std::as_bytes(std::span(request)));
+  }
+
+  // Reads the leader's replies from the connection's link into `replies` until it holds `count`.
+  // Awaits the leader's bytes (bounded patience: each time for up to forward_silence); ends early
+  // when the link breaks, carries something that is not a reply, or stays silent that long, or
+  // when cancelled.
+  task<void> receive_replies(connection& link, std::size_t count, forward_patience patience,
+                             std::vector<std::string>& replies) {
+    std::string& buffer = link.upstream_buffer;
+    std::array<char, 16384> chunk;
+    std::size_t used = 0;
+    while (replies.size() < count) {
+      auto length = kv::resp::reply_length(buffer, used);
+      if (!length) break;
+      if (*length > 0) {
+        replies.push_back(buffer.substr(used, *length));
+        used += *length;
+        continue;
+      }
+      const std::span<std::byte> into = std::as_writable_bytes(std::span(chunk));
+      std::optional<coraft::co::result<std::size_t>> got;
+      if (patience == forward_patience::bounded) {
+        auto heard = co_await coraft::co::with_timeout(ex_, forward_silence, ex_.recv(*link.upstream, into));
+        if (heard.timed_out()) break;
+        got.emplace(std::move(*heard));
+      } else {
+        got.emplace(co_await ex_.recv(*link.upstream, into));
+      }
+      if (!*got || **got == 0) break;
+      buffer.append(chunk.data(), **got);
+    }
+    buffer.erase(0, used);
+  }
+
+  std::string answer_locally(const std::vector<std::string>& a) const {
     std::string out;
     const std::string name = kv::upper(a[0]);
     if (name == "PING") {
@@ -730,6 +919,8 @@ class kv_server {
     text += std::string("reads:") + to_string(config_.reads) + "\r\n";
     text += "reads_served_without_log:" + std::to_string(reads_served_) + "\r\n";
     text += "reads_refused:" + std::to_string(reads_refused_) + "\r\n";
+    text += "entries_proposed:" + std::to_string(entries_proposed_) + "\r\n";
+    text += "commands_logged:" + std::to_string(commands_logged_) + "\r\n";
     char incarnation[17];
     std::snprintf(incarnation, sizeof incarnation, "%016llx",
                   static_cast<unsigned long long>(status.incarnation));
@@ -752,6 +943,8 @@ class kv_server {
   std::multimap<index_t, coraft::co::event*> read_waiters_;  // reads waiting for applied_
   std::uint64_t reads_served_ = 0;   // read-only commands served from a read index
   std::uint64_t reads_refused_ = 0;  // ... and answered TRYAGAIN
+  std::uint64_t entries_proposed_ = 0;  // log entries this member appended for clients' commands
+  std::uint64_t commands_logged_ = 0;   // ... and the commands they hold (several in a batch)
 };
 
 [[noreturn]] void usage(const std::string& problem) {

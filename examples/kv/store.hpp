@@ -10,29 +10,71 @@
 #include <boost/describe/class.hpp>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <coraft/wire/codec.hpp>
+#include <coraft/wire/varint.hpp>
 
 #include "resp.hpp"
 
 namespace kv {
 
-// One log entry: a command, and the session it belongs to (client 0: none).
+// One command of the log, and the session it belongs to (client 0: none).
 struct command_entry {
   std::uint64_t client = 0;
   std::uint64_t sequence = 0;
   std::vector<std::string> arguments;  // the command name first, in upper case
 };
 BOOST_DESCRIBE_STRUCT(command_entry, (), (client, sequence, arguments))
+
+// A log entry's payload holds one command or a batch of them, told apart by how it begins:
+//
+//   one command  encode(command_entry): client, sequence, then the arguments (never none). Every
+//                entry had this form before batches existed, and a batch of one still has it.
+//   a batch      the three bytes 00 00 00 (what a command_entry with client 0, sequence 0 and no
+//                arguments would encode to, which no command is), then encode(vector<command_entry>):
+//                the command count, then each command as above. Applied in order, all at the
+//                entry's index.
+inline constexpr std::array<std::byte, 3> batch_tag{};
+
+// The payload of a log entry holding `commands`, each already encoded alone (encode(command_entry)).
+inline std::vector<std::byte> entry_of(std::span<const std::vector<std::byte>* const> commands) {
+  if (commands.size() == 1) return *commands.front();
+  std::vector<std::byte> out(batch_tag.begin(), batch_tag.end());
+  out.resize(out.size() + coraft::wire::varint_size(commands.size()));
+  coraft::wire::put_varint(out.data() + batch_tag.size(), commands.size());
+  for (const auto* command : commands) out.insert(out.end(), command->begin(), command->end());
+  return out;
+}
+
+// The size entry_of() gives to `count` commands whose encodings take `command_bytes` together.
+constexpr std::size_t entry_size(std::size_t count, std::size_t command_bytes) noexcept {
+  return count == 1 ? command_bytes
+                    : batch_tag.size() + coraft::wire::varint_size(count) + command_bytes;
+}
+
+// The commands a log entry's payload holds (one or a batch), in order; nullopt if it is neither.
+inline std::optional<std::vector<command_entry>> commands_of(std::span<const std::byte> payload) {
+  if (payload.size() >= batch_tag.size() &&
+      std::equal(batch_tag.begin(), batch_tag.end(), payload.begin())) {
+    auto batch = coraft::wire::decode<std::vector<command_entry>>(payload.subspan(batch_tag.size()));
+    if (!batch || batch->empty()) return std::nullopt;
+    return std::move(*batch);
+  }
+  auto one = coraft::wire::decode<command_entry>(payload);
+  if (!one || one->arguments.empty()) return std::nullopt;
+  return std::vector<command_entry>{std::move(*one)};
+}
 
 struct stored_pair {
   std::string key, value;
