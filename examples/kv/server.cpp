@@ -760,6 +760,9 @@ class kv_server {
   // long as a learner takes to catch up.
   enum class forward_patience { bounded, unbounded };
   static constexpr auto forward_silence = commit_wait + leader_wait;
+  // A pipeline this small fits in the sockets' buffers: forward() writes it before reading the
+  // replies (a larger one is written while they are read, so that neither side waits on the other).
+  static constexpr std::size_t sent_before_replies = 16 << 10;
 
   // Sends the commands to the leader's client port together, on the connection's link to it, and
   // relays the replies in order. Awaits the leader's address (up to leader_wait while an election
@@ -778,13 +781,18 @@ class kv_server {
     }
     std::string request;
     for (const auto& arguments : requests) kv::resp::command(request, arguments);
-    // Sent while the replies are read: the leader answers the first commands while the last ones
-    // are still on the way, and neither side waits for the other to read.
-    coraft::co::scope sending(co_await coraft::co::current_context());
-    sending.spawn(send_upstream(*link.upstream, request));
-    co_await receive_replies(link, requests.size(), patience, replies);
-    if (replies.size() < requests.size()) sending.request_stop();
-    co_await sending.join();
+    if (request.size() <= sent_before_replies) {
+      (void)co_await coraft::io::write_all(ex_, *link.upstream, std::as_bytes(std::span(request)));
+      co_await receive_replies(link, requests.size(), patience, replies);
+    } else {
+      // Sent while the replies are read: the leader answers the first commands while the last
+      // ones are still on the way, and neither side waits for the other to read.
+      coraft::co::scope sending(co_await coraft::co::current_context());
+      sending.spawn(send_upstream(*link.upstream, request));
+      co_await receive_replies(link, requests.size(), patience, replies);
+      if (replies.size() < requests.size()) sending.request_stop();
+      co_await sending.join();
+    }
     if (replies.size() < requests.size()) {
       link.upstream.reset();
       refuse_rest("TRYAGAIN lost the leader's reply; the command may or may not be applied");
