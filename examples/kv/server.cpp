@@ -50,11 +50,13 @@
 //   serve_clients      accepts client connections; one serve_client per connection;
 //   serve_client       one per connection: serve_requests reads pipelined commands and starts
 //                      them in order (consecutive writes as one log_commands, each read as an
-//                      answer_into, overlapping as their kinds allow), then collect_replies sends
-//                      the replies in order with one write;
+//                      answer_into, overlapping as their kinds allow; collect_replies starts a
+//                      batch of writes and awaits the replies in order), then sends the replies
+//                      with one write;
 //   log_commands       appends a pipeline's writes as few entries as the limit allows and awaits
 //                      their application; on a follower, forwards them to the leader together
-//                      (send_upstream writes them while receive_replies reads the replies);
+//                      (a large pipeline is written by send_upstream while receive_replies reads
+//                      the replies, a small one before);
 //   read               awaits a read index, then this member's application of the log through it;
 //   apply_committed    applies committed entries to the store and hands each reply to the client
 //                      connection waiting for that log index; snapshots every so often;
@@ -133,7 +135,8 @@ class kv_server {
       : ex_(ex), raft_(raft), config_(std::move(config)) {}
 
   // Applies committed entries in order (all the commands of a batch entry at its index, one after
-  // the other); answers waiters; snapshots every snapshot_entries entries.
+  // the other); answers waiters; snapshots every snapshot_entries commands (an entry holding
+  // none, a no-op or a configuration, counts one).
   // Awaits the apply channel; ends when the node stops.
   task<void> apply_committed() {
     std::uint64_t since_snapshot = 0;
@@ -163,7 +166,9 @@ class kv_server {
         waiters_.erase(it);
       }
       applied_through(entry->index);
-      if (++since_snapshot >= config_.snapshot_entries) {
+      // Counted in commands, so that batches do not let the log grow longer between snapshots.
+      since_snapshot += std::max<std::size_t>(replies.size(), 1);
+      if (since_snapshot >= config_.snapshot_entries) {
         raft_.node().snapshot(entry->index, store_.snapshot());
         since_snapshot = 0;
       }
@@ -282,6 +287,10 @@ class kv_server {
     coraft::raft::node_id upstream_member = coraft::raft::nobody;
     std::string upstream_buffer;
     std::deque<std::shared_ptr<pending_reply>> replies;  // shared with the command filling each
+    // A forwarded command's outcome is unknown (the link to the leader failed before its reply):
+    // the leader may still apply it later, so the commands sent after it are not run (they could
+    // take effect before it); each gets an error, and the connection closes.
+    bool outcome_unknown = false;
   };
 
   // One client connection, until the client leaves, sends QUIT or a malformed request, or the
@@ -303,7 +312,8 @@ class kv_server {
   // answered alone, a command waits for the ones before it: a pipeline's commands take effect in
   // the order sent, as they would one at a time. So at most one batch of a connection runs at a
   // time, and it alone uses the connection's link to the leader. Ends when the client leaves,
-  // sends QUIT or a malformed request, or when cancelled.
+  // sends QUIT or a malformed request, after a forwarded command's outcome became unknown
+  // (connection::outcome_unknown), or when cancelled.
   task<void> serve_requests(executor::stream& client, connection& link, coraft::co::scope& commands) {
     std::string in, out;
     std::array<char, 16384> chunk;
@@ -328,6 +338,13 @@ class kv_server {
         }
         used += request.consumed;
         if (request.arguments.empty()) continue;
+        if (link.outcome_unknown) {  // not run: see connection::outcome_unknown
+          link.replies.push_back(std::make_shared<pending_reply>());
+          set_reply(*link.replies.back(),
+                    error_reply("TRYAGAIN not run: the outcome of a command sent before it is "
+                                "unknown; the connection closes"));
+          continue;
+        }
         const overlap kind = overlap_of(request.arguments);
         if (kind == overlap::alone || (running && *running != kind)) {
           if (!co_await collect_replies(link, gathered, commands, out)) co_return;
@@ -348,6 +365,7 @@ class kv_server {
       }
       in.erase(0, used);
       if (!co_await collect_replies(link, gathered, commands, out)) co_return;
+      closing = closing || link.outcome_unknown;
       const std::span<const std::byte> bytes = std::as_bytes(std::span(out));
       if (!co_await coraft::io::write_all(ex_, client, bytes)) co_return;
     }
@@ -795,6 +813,7 @@ class kv_server {
     }
     if (replies.size() < requests.size()) {
       link.upstream.reset();
+      link.outcome_unknown = true;
       refuse_rest("TRYAGAIN lost the leader's reply; the command may or may not be applied");
     }
     co_return replies;

@@ -8,13 +8,16 @@ SET, INCR, APPEND, DEL and GET go to the leader and to a follower, as raw RESP o
 redis-py pipelines (transaction=False) and through `redis-cli --pipe`; every reply must be the one
 sequential execution gives (computed here), every member must end with the same state, and INFO
 on the leader must show many commands per log entry. A command too large for an entry, in the
-middle of a pipeline, gets its error while the others are applied. Then a follower's leader is
+middle of a pipeline, gets its error while the others are applied. A follower's leader paused
+before it answers a forwarded write: the writes after it are not run, so they never take effect
+before it. Then a follower's leader is
 killed (SIGKILL) in the middle of a long pipeline of unique SETs and APPENDs of numbered tokens:
-every reply is right or an error, everything acknowledged is there afterwards, and no token is
-applied twice or out of order.
+every reply is right or an error, none after the first whose outcome is unknown runs, everything
+acknowledged is there afterwards, and no token is applied twice or out of order.
 """
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -210,6 +213,52 @@ def same_state_everywhere(cluster, members, model):
                          f"(wrong: {wrong[:5]})")
 
 
+def paused_leader_mid_pipeline(cluster, leader, follower):
+    """A write forwarded by a follower to a leader that is paused (SIGSTOP) before it answers: the
+    write is answered "may or may not be applied", a write sent after it on the same connection is
+    not run, and the connection closes. The paused leader still holds the first write in its
+    socket; once it runs again it may apply it, but the second must never take effect, before
+    it or after."""
+    journal = "paused-journal"
+    port = cluster.client_ports[follower]
+    process = cluster.processes[leader]
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        process.send_signal(signal.SIGSTOP)
+        try:
+            s.sendall(encode(as_bytes(["APPEND", journal, "first;"])))
+            time.sleep(0.5)
+            s.sendall(encode(as_bytes(["APPEND", journal, "second;"])))
+            reader = ReplyReader(s)
+            first = reader.reply()
+            try:
+                second = reader.reply()
+            except (ConnectionError, OSError, EOFError, ValueError):
+                second = b""  # closed before the second write was read: it was not run either
+            s.settimeout(15)
+            try:
+                closed = s.recv(1) == b""
+            except socket.timeout:
+                closed = False
+        finally:
+            process.send_signal(signal.SIGCONT)
+    check(first.startswith(b"-TRYAGAIN") and b"may or may not" in first,
+          f"a write forwarded to a paused leader: 'may or may not be applied' ({first[:70]})")
+    check(second == b"" or second.startswith(b"-TRYAGAIN not run"),
+          f"  ... the write sent after it is not run ({second[:70]})")
+    check(closed, "  ... and the connection closes")
+    now_leading = cluster.leader()
+    commit = int(info(cluster.client_ports[now_leading])["commit_index"])
+    for member in (1, 2, 3):
+        wait_until(f"member {member} to apply the log",
+                   lambda: int(info(cluster.client_ports[member])["last_applied"]) >= commit,
+                   timeout=30)
+    time.sleep(1.0)  # the resumed member forwards what it found in its socket, if anything
+    value = redis.Redis(port=cluster.client_ports[now_leading], socket_timeout=30).get(journal)
+    check(value in (None, b"first;"),
+          f"  ... the second write never took effect, the first at most once ({value})")
+    return now_leading
+
+
 def leader_killed_mid_pipeline(cluster, leader, follower):
     """Unique SETs and APPENDs of numbered tokens to one journal, pipelined at a follower whose
     leader is killed once some replies are back."""
@@ -221,15 +270,25 @@ def leader_killed_mid_pipeline(cluster, leader, follower):
         commands.append(as_bytes(["APPEND", "journal", token(i)]))
     payload = b"".join(encode(c) for c in commands)
     replies = []
+    closed = False
+
+    def send():
+        try:
+            s.sendall(payload)
+        except OSError:
+            pass  # the member closed the connection (see below)
     with socket.create_connection(("127.0.0.1", cluster.client_ports[follower]), timeout=60) as s:
-        sender = threading.Thread(target=s.sendall, args=(payload,))
+        sender = threading.Thread(target=send)
         sender.start()
         reader = ReplyReader(s)
         while len(replies) < 2_000:
             replies.append(reader.reply())
         cluster.kill(leader)
-        while len(replies) < len(commands):
-            replies.append(reader.reply())
+        try:
+            while len(replies) < len(commands):
+                replies.append(reader.reply())
+        except OSError:
+            closed = True
         sender.join(timeout=60)
     survivors = [m for m in (1, 2, 3) if m != leader]
     errors = [r for r in replies if r.startswith(b"-")]
@@ -238,14 +297,20 @@ def leader_killed_mid_pipeline(cluster, leader, follower):
            if not r.startswith(b"-TRYAGAIN") and not right(i, r)]
     check(not bad, f"the leader killed mid-pipeline: every one of {len(replies)} replies is right "
                    f"or TRYAGAIN ({len(errors)} errors; others: {bad[:3]})")
-    check(len(errors) < len(replies) / 2,
-          f"  ... most commands succeeded across the kill ({len(errors)} TRYAGAIN)")
+    # Once a forwarded command's outcome is unknown, nothing sent after it runs (it could take
+    # effect first, were the old leader only paused), and the connection closes.
+    unknown = next((i for i, r in enumerate(replies) if b"may or may not" in r), None)
+    after = replies[unknown:] if unknown is not None else []
+    check(all(r.startswith(b"-TRYAGAIN") for r in after) and (unknown is None or closed),
+          f"  ... after the first reply whose outcome is unknown (number {unknown}), every reply is "
+          f"TRYAGAIN and the connection closes ({len(after)} such replies, closed: {closed})")
     new_leader = cluster.leader(among=survivors)
     port = cluster.client_ports[new_leader]
     commit = int(info(port)["commit_index"])
     wait_until("the follower to apply the log",
                lambda: int(info(cluster.client_ports[follower])["last_applied"]) >= commit, timeout=30)
     client = redis.Redis(port=cluster.client_ports[follower], socket_timeout=30)
+    replies += [b""] * (len(commands) - len(replies))  # no reply: not acknowledged
     acknowledged = [i for i in range(count) if replies[2 * i] == b"+OK\r\n"]
     values = client.mget([f"kill-{i}" for i in acknowledged])
     missing = [i for i, v in zip(acknowledged, values) if v != b"value-%d" % i]
@@ -282,6 +347,8 @@ def main():
             redis_cli_pipe(cluster, follower, model, chooser)
             oversized_in_the_middle(cluster, leader, follower, model)
             same_state_everywhere(cluster, (1, 2, 3), model)
+            leader = paused_leader_mid_pipeline(cluster, leader, follower)
+            follower = next(m for m in (1, 2, 3) if m != leader)
             leader_killed_mid_pipeline(cluster, leader, follower)
         finally:
             cluster.stop_all()
