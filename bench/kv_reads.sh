@@ -5,11 +5,11 @@
 #
 #   bash bench/kv_reads.sh [REQUESTS] [CLIENTS]      (200000 50; RUNS=3, BUILD_DIR=build/release)
 #
-# Each run starts a fresh 3-member cluster per mode (Raft ports 7201-7203, clients 6391-6393,
-# data in a temporary directory), loads 10,000 keys of 256 bytes, and runs `redis-benchmark -t get
-# -r 10000 -P 1` on the leader and on a follower, and `-t ping_mbulk` on the leader. redis-server
-# runs with appendonly yes and appendfsync always on port 16379. Needs redis-server, redis-tools and
-# python3 (installed with apt-get when missing, as root).
+# Each run starts a fresh 3-member cluster per mode (kv_cluster.sh: Raft ports 7201-7203, clients
+# 6391-6393, data in a temporary directory), loads 10,000 keys of 256 bytes, and runs
+# `redis-benchmark -t get -r 10000 -P 1` on the leader and on a follower, and `-t ping_mbulk` on
+# the leader. redis-server runs with appendonly yes and appendfsync always on port 16379. Needs
+# redis-server, redis-tools and python3 (installed with apt-get when missing, as root).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build/release}
@@ -17,29 +17,10 @@ runs=${RUNS:-3}
 requests=${1:-200000}
 clients=${2:-50}
 
-source "$root/bench/peers/need_redis.sh"
-[ -d "$build" ] || meson setup "$build" "$root" --buildtype=release >/dev/null
-ninja -C "$build" examples/coraft-kv >/dev/null
-kv=$build/examples/coraft-kv
-
 work=$(mktemp -d "${TMPDIR:-/tmp}/coraft-kv-reads-XXXXXX")
 results=$work/results
-pids=()
-stop_all() {
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  pids=()
-}
+source "$root/bench/kv_cluster.sh"
 trap 'stop_all; rm -rf "$work"' EXIT
-
-wait_for() {  # wait_for PORT PATTERN: until INFO on PORT matches
-  for _ in $(seq 300); do
-    redis-cli -p "$1" INFO 2>/dev/null | grep -q "$2" && return 0
-    sleep 0.05
-  done
-  echo "kv_reads.sh: port $1 never showed $2" >&2
-  exit 1
-}
 
 bench() {  # bench NAME PORT TEST: one redis-benchmark run, its requests/s and p50 recorded
   local line
@@ -48,26 +29,10 @@ bench() {  # bench NAME PORT TEST: one redis-benchmark run, its requests/s and p
   echo "  $1: $line" >&2
 }
 
-peers=1=127.0.0.1:7201/127.0.0.1:6391,2=127.0.0.1:7202/127.0.0.1:6392,3=127.0.0.1:7203/127.0.0.1:6393
 for run in $(seq "$runs"); do
   for mode in log index lease; do
     echo "== run $run, --reads $mode" >&2
-    rm -rf "$work/data"
-    for id in 1 2 3; do
-      "$kv" --id "$id" --peers "$peers" --listen "127.0.0.1:639$id" --data "$work/data/$id" \
-        --reads "$mode" >>"$work/member-$id.log" 2>&1 </dev/null &
-      pids+=($!)
-    done
-    leader=""
-    for _ in $(seq 300); do
-      for id in 1 2 3; do
-        redis-cli -p "639$id" INFO 2>/dev/null | grep -q "role:leader" && leader=$id
-      done
-      [ -n "$leader" ] && break
-      sleep 0.05
-    done
-    [ -n "$leader" ] || { echo "kv_reads.sh: no leader" >&2; exit 1; }
-    follower=$((leader % 3 + 1))
+    start_cluster --reads "$mode"
     redis-benchmark -p "639$leader" -t set -r 10000 -d 256 -c "$clients" -n 20000 -q >/dev/null
     wait_for "639$follower" "reads:$mode"
     bench "coraft-$mode-leader" "639$leader" get
@@ -76,11 +41,7 @@ for run in $(seq "$runs"); do
     stop_all
   done
   echo "== run $run, redis-server" >&2
-  rm -rf "$work/redis" && mkdir -p "$work/redis"
-  redis-server --port 16379 --bind 127.0.0.1 --dir "$work/redis" --appendonly yes \
-    --appendfsync always --save '' --daemonize no >"$work/redis.log" 2>&1 &
-  pids+=($!)
-  wait_for 16379 "redis_version"
+  start_redis
   redis-benchmark -p 16379 -t set -r 10000 -d 256 -c "$clients" -n 20000 -q >/dev/null
   bench redis-get 16379 get
   bench redis-ping 16379 ping_mbulk
