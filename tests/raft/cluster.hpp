@@ -443,7 +443,7 @@ class cluster {
         restore(s, *entry);
         continue;
       }
-      if (entry->kind == raft::entry_kind::command) s.applied[entry->index] = entry->payload;
+      if (entry->kind == raft::entry_kind::command) s.applied[entry->index] = entry->payload.to_bytes();
       if (snapshot_interval_ != 0 && entry->index % snapshot_interval_ == 0)
         n->snapshot(entry->index, encode_state(s.applied));
     }
@@ -483,7 +483,7 @@ class cluster {
   // A snapshot replaces the application's state; it must hold exactly the commands committed up to
   // its index.
   void restore(server& s, const raft::applied_entry& snapshot) {
-    auto state = decode_state(snapshot.payload);
+    auto state = decode_state(snapshot.payload.to_bytes());
     for (const auto& [index, payload] : state) {
       if (index > snapshot.index) fail("snapshot holds a command beyond its index");
       if (index < checker_.committed_count() + 1 && checker_.committed(index).payload != payload)

@@ -128,7 +128,7 @@ class safety_checker {
   };
   struct fingerprint {
     raft::entry_kind kind;
-    raft::bytes payload;
+    raft::shared_bytes payload;
     raft::term_t previous_term;
     friend bool operator==(const fingerprint&, const fingerprint&) = default;
   };

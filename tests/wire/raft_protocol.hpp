@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include <coraft/raft/messages.hpp>
@@ -15,9 +16,9 @@ namespace coraft::test {
 using raft_protocol = raft::protocol;
 
 inline raft::log_entry sample_entry(raft::term_t term, raft::entry_kind kind, std::size_t size) {
-  raft::log_entry entry{.term = term, .kind = kind, .payload = {}};
-  for (std::size_t i = 0; i < size; ++i) entry.payload.push_back(static_cast<std::byte>(i * 7 + 3));
-  return entry;
+  raft::bytes payload;
+  for (std::size_t i = 0; i < size; ++i) payload.push_back(static_cast<std::byte>(i * 7 + 3));
+  return raft::log_entry{.term = term, .kind = kind, .payload = std::move(payload)};
 }
 
 // One message of every type, with small, large and extreme field values.
@@ -61,7 +62,7 @@ inline std::vector<raft_protocol::message> sample_raft_messages() {
                                                     .last_index = 500,
                                                     .last_term = 3,
                                                     .offset = 65536,
-                                                    .data = sample_entry(0, raft::entry_kind::command, 300).payload,
+                                                    .data = sample_entry(0, raft::entry_kind::command, 300).payload.to_bytes(),
                                                     .done = true,
                                                     .config = {.cluster = 77,
                                                                .members = {{1, raft::member_role::voter,

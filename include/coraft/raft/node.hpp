@@ -49,7 +49,7 @@ struct applied_entry {
   index_t index = 0;
   term_t term = 0;
   entry_kind kind = entry_kind::command;  // no-ops are delivered too; applications skip them
-  bytes payload;             // the command, or the snapshot's contents
+  shared_bytes payload;      // the command, or the snapshot's contents (shared with the log)
   bool is_snapshot = false;  // the application's whole state as of `index`: replace, don't apply
 };
 

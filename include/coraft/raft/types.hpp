@@ -11,6 +11,8 @@
 #include <boost/describe/enum.hpp>
 #include <boost/describe/class.hpp>
 
+#include "coraft/raft/shared_bytes.hpp"
+
 namespace coraft::raft {
 
 using term_t = std::uint64_t;   // election term; 0 before any election (§5.1)
@@ -26,12 +28,10 @@ enum class entry_kind : std::uint8_t {
 };
 BOOST_DESCRIBE_ENUM(entry_kind, command, no_op, configuration)
 
-using bytes = std::vector<std::byte>;
-
 struct log_entry {
   term_t term = 0;
   entry_kind kind = entry_kind::command;
-  bytes payload;
+  shared_bytes payload;  // immutable: copies of an entry share its bytes
 
   friend bool operator==(const log_entry&, const log_entry&) = default;
 };

@@ -14,6 +14,8 @@
 //                          enumerators are accepted
 //   std::string            varint byte length, then the bytes
 //   std::vector<byte-like> varint byte length, then the bytes (a byte buffer)
+//   shared byte buffer     as a byte vector (a type meeting traits.hpp's shared_byte_buffer, such
+//                          as raft::shared_bytes, whose copies share their bytes)
 //   std::vector<T>         varint element count, then each element
 //   std::array<T, N>       the N elements (the count is in the type)
 //   std::optional<T>       a presence byte (0 or 1), then the value if present

@@ -96,6 +96,12 @@ std::error_code decode_value(reader& in, T& value) {
     value = static_cast<T>(wide);
   } else if constexpr (std::same_as<T, std::string>) {
     return detail::read_byte_run(in, value);
+  } else if constexpr (shared_byte_buffer<T>) {
+    auto length = detail::read_length(in, 1);
+    if (!length) return length.error();
+    auto run = in.read_bytes(*length);
+    if (!run) return run.error();
+    value = T::copy_of(*run);
   } else if constexpr (is_vector<T>) {
     using element_type = typename T::value_type;
     if constexpr (byte_like<element_type>) {

@@ -38,6 +38,9 @@ void encode_value(writer& out, const T& value) {
   } else if constexpr (std::same_as<T, std::string>) {
     out.write_varint(value.size());
     out.write_bytes(std::as_bytes(std::span(value.data(), value.size())));
+  } else if constexpr (shared_byte_buffer<T>) {
+    out.write_varint(value.size());
+    out.write_bytes(std::span<const std::byte>(value.data(), value.size()));
   } else if constexpr (is_vector<T>) {
     out.write_varint(value.size());
     if constexpr (byte_like<typename T::value_type>) {

@@ -31,7 +31,7 @@ std::size_t encoded_size(const T& value) {
     return varint_size(value);
   } else if constexpr (std::signed_integral<T>) {
     return varint_size(zigzag_encode(value));
-  } else if constexpr (std::same_as<T, std::string>) {
+  } else if constexpr (std::same_as<T, std::string> || shared_byte_buffer<T>) {
     return varint_size(value.size()) + value.size();
   } else if constexpr (is_vector<T>) {
     std::size_t size = varint_size(value.size());

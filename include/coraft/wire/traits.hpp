@@ -8,6 +8,7 @@
 #include <concepts>
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -40,6 +41,16 @@ concept described_enum = std::is_enum_v<T> && boost::describe::has_describe_enum
 template <class T>
 concept enum_with_fixed_type = std::is_enum_v<T> && requires { T{std::underlying_type_t<T>{}}; };
 
+// An immutable byte buffer that copies share (raft::shared_bytes): it encodes exactly as a byte
+// vector does, and the decoder makes one with T::copy_of(the bytes).
+template <class T>
+concept shared_byte_buffer = std::is_class_v<T> && requires(const T& value,
+                                                            std::span<const std::byte> run) {
+  { value.data() } -> std::same_as<const std::byte*>;
+  { value.size() } -> std::same_as<std::size_t>;
+  { T::copy_of(run) } -> std::same_as<T>;
+};
+
 template <class T>
 inline constexpr bool is_vector = false;
 template <class T>
@@ -61,7 +72,8 @@ template <class T>
 constexpr std::size_t min_encoded_size() {
   if constexpr (std::integral<T> || std::is_enum_v<T>) {
     return 1;  // bool and std::byte are one byte; every varint is at least one
-  } else if constexpr (std::same_as<T, std::string> || is_vector<T> || is_optional<T>) {
+  } else if constexpr (std::same_as<T, std::string> || shared_byte_buffer<T> || is_vector<T> ||
+                       is_optional<T>) {
     return 1;  // a length, a count or a presence byte
   } else if constexpr (is_std_array<T>) {
     return std::tuple_size_v<T> * min_encoded_size<typename T::value_type>();

@@ -253,7 +253,7 @@ inline decoded_record decode_record(std::span<const std::byte> bytes) {
   out.entry.term = checked.header.term;
   out.entry.kind = static_cast<entry_kind>(checked.header.kind);
   const auto payload = bytes.subspan(record_header_size, checked.header.payload_size);
-  out.entry.payload.assign(payload.begin(), payload.end());
+  out.entry.payload = shared_bytes::copy_of(payload);
   return out;
 }
 
