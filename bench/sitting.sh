@@ -30,6 +30,7 @@ record limits "$build/bench/limits" --json
 for run in $(seq "$runs"); do
   record coraft-64 "$build/bench/raft_bench" --clients 64 --payload 256 --duration "$duration" --json
   record coraft-1 "$build/bench/raft_bench" --clients 1 --payload 256 --duration "$duration" --json
+  record coraft-1024 "$build/bench/raft_bench" --clients 1024 --payload 256 --duration "$duration" --json
   record coraft-nofsync "$build/bench/raft_bench" --fsync off --clients 256 --payload 64 --duration "$duration" --json
   record coraft-sim "$build/bench/raft_bench" --transport sim --clients 64 --payload 256 --duration "$duration" --json
   record etcd-64 bash "$root/bench/peers/etcd.sh" --clients 64 --payload 256 --duration "$duration" --json
@@ -58,7 +59,7 @@ print(f"Limits: 4 KiB append + fdatasync p50 {limits['fsync_p50_us']:.0f} us, p9
 print()
 print("| run | entries/s | MB/s | p50 us | p99 us | p999 us | fsyncs/s/node | entries/fsync |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
-for name in ["coraft-64", "coraft-1", "coraft-nofsync", "coraft-sim", "etcd-64", "etcd-1", "redis-64"]:
+for name in ["coraft-64", "coraft-1", "coraft-1024", "coraft-nofsync", "coraft-sim", "etcd-64", "etcd-1", "redis-64"]:
     if name not in rows:
         continue
     cells = [f"{median(name, 'entries_per_sec'):.0f}", f"{median(name, 'mb_per_sec'):.1f}",
@@ -70,9 +71,24 @@ for name in ["coraft-64", "coraft-1", "coraft-nofsync", "coraft-sim", "etcd-64",
         cells += ["", ""]
     print(f"| {name} (median of {len(rows[name])}) | " + " | ".join(cells) + " |")
 print()
+print("| coraft run | CPU s per M entries: process | leader thread | follower thread | allocations/entry: leader | follower |")
+print("|---|---:|---:|---:|---:|---:|")
+for name in ["coraft-64", "coraft-1", "coraft-1024", "coraft-nofsync", "coraft-sim"]:
+    if name not in rows or "leader_allocations_per_entry" not in rows[name][0]:
+        continue
+    sim = rows[name][0]["transport"] == "sim"
+    cells = [f"{median(name, 'cpu_sec_per_million'):.2f}",
+             "" if sim else f"{median(name, 'leader_cpu_sec_per_million'):.2f}",
+             "" if sim else f"{median(name, 'follower_cpu_sec_per_million'):.2f}",
+             f"{median(name, 'leader_allocations_per_entry'):.2f}" + (" (all members)" if sim else ""),
+             "" if sim else f"{median(name, 'follower_allocations_per_entry'):.2f}"]
+    print(f"| {name} | " + " | ".join(cells) + " |")
+print()
 print(f"coraft 64 clients / etcd 64 clients: {median('coraft-64', 'entries_per_sec') / median('etcd-64', 'entries_per_sec'):.1f}x")
 print(f"coraft 1 client p50 / floor: {median('coraft-1', 'p50_us') / floor:.2f}; p99 / floor: {median('coraft-1', 'p99_us') / floor:.2f}")
 print(f"etcd 1 client p50 / floor: {median('etcd-1', 'p50_us') / floor:.2f}")
+print(f"coraft 64 clients p50 / floor: {median('coraft-64', 'p50_us') / floor:.2f} (target <= 2)")
+print(f"coraft 1,024 clients: {median('coraft-1024', 'entries_per_sec'):,.0f} entries/s (target >= 1,000,000)")
 print()
 print("| reads (64 readers on the leader) | reads/s | read p50 us | read p99 us | writes/s beside | write p50 us |")
 print("|---|---:|---:|---:|---:|---:|")
