@@ -1,7 +1,12 @@
 # bench/kv_cluster.sh — sourced by the coraft-kv benchmarks: a fresh 3-member coraft-kv cluster
 # (Raft ports 7201-7203, clients 6391-6393) and a durable redis-server (port 16379), each started
-# and stopped here, with their data and logs under $work. The sourcing script sets root, build and
-# work, and calls stop_all on exit.
+# and stopped here, with their data and logs under $work: a temporary directory named after $name
+# (which the sourcing script sets, with root and build), removed, with everything still running,
+# when the script exits. $results is a file there for the runs' figures.
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/coraft-$name-XXXXXX")
+results=$work/results
+trap 'stop_all; rm -rf "$work"' EXIT
 
 source "$root/bench/peers/need_redis.sh"
 [ -d "$build" ] || meson setup "$build" "$root" --buildtype=release >/dev/null

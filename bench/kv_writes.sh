@@ -17,10 +17,8 @@ runs=${RUNS:-3}
 requests=${1:-200000}
 clients=${2:-50}
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/coraft-kv-writes-XXXXXX")
-results=$work/results
+name=kv-writes
 source "$root/bench/kv_cluster.sh"
-trap 'stop_all; rm -rf "$work"' EXIT
 
 bench() {  # bench NAME PORT DEPTH: one redis-benchmark run, its requests/s and p50 recorded
   local line

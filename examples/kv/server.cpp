@@ -545,8 +545,8 @@ class kv_server {
     std::size_t taken = 0;
     while (taken < commands.size()) {
       const auto group = commands.subspan(taken, fitting_in_one_entry(commands.subspan(taken)));
-      std::vector<const std::vector<std::byte>*> parts;
-      for (const auto& command : group) parts.push_back(&command.encoded);
+      std::vector<std::vector<std::byte>*> parts;
+      for (auto& command : group) parts.push_back(&command.encoded);
       auto started = raft_.node().start(kv::entry_of(parts));
       if (!started.is_leader) break;
       taken += group.size();

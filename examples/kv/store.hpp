@@ -48,8 +48,9 @@ BOOST_DESCRIBE_STRUCT(command_entry, (), (client, sequence, arguments))
 inline constexpr std::array<std::byte, 3> batch_tag{};
 
 // The payload of a log entry holding `commands`, each already encoded alone (encode(command_entry)).
-inline std::vector<std::byte> entry_of(std::span<const std::vector<std::byte>* const> commands) {
-  if (commands.size() == 1) return *commands.front();
+// The encodings are consumed: a single command's becomes the payload as it is, without a copy.
+inline std::vector<std::byte> entry_of(std::span<std::vector<std::byte>* const> commands) {
+  if (commands.size() == 1) return std::move(*commands.front());
   std::vector<std::byte> out(batch_tag.begin(), batch_tag.end());
   out.resize(out.size() + coraft::wire::varint_size(commands.size()));
   coraft::wire::put_varint(out.data() + batch_tag.size(), commands.size());
