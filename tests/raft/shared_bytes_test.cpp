@@ -92,3 +92,73 @@ TEST_CASE("shared_bytes encodes exactly as a byte vector does") {
   CHECK(wire::encode(entry) == expected);
   CHECK(wire::encoded_size(entry) == expected.size());
 }
+
+TEST_CASE("small copies are cut from one block, which lives until its last buffer goes") {
+  const bytes first_bytes = raft::to_bytes("first");
+  const bytes second_bytes = raft::to_bytes("second");
+  shared_bytes first = shared_bytes::copy_of(first_bytes);
+  shared_bytes second = shared_bytes::copy_of(second_bytes);
+  if (CORAFT_POOLING) CHECK(second.data() == first.data() + first.size());  // side by side
+  {
+    shared_bytes third = shared_bytes::copy_of(raft::to_bytes("third"));
+    first = {};  // dropping buffers of a block leaves the others intact
+    CHECK(to_string(third) == "third");
+  }
+  CHECK(second == second_bytes);
+  // A copy larger than the cuts gets a block of its own, and a thread's copies outlive the
+  // thread's current block.
+  const bytes large(4000, std::byte{7});
+  shared_bytes big;
+  std::thread([&] {
+    big = shared_bytes::copy_of(large);
+    first = shared_bytes::copy_of(first_bytes);
+  }).join();
+  CHECK(big == large);
+  CHECK(first == first_bytes);
+}
+
+TEST_CASE("a byte_block hands out views of what its owner wrote, and knows whether they live") {
+  raft::byte_block block(64);
+  CHECK(block.capacity() == 64);
+  CHECK_FALSE(block.in_use());
+  const bytes text = raft::to_bytes("entry one|entry two");
+  std::copy(text.begin(), text.end(), block.data());
+  const std::span<const std::byte> written(block.data(), text.size());
+  shared_bytes one = block.share(written.first(9));
+  shared_bytes two = shared_bytes::share(block, written.subspan(10));
+  CHECK(one.data() == block.data());  // a view, not a copy
+  CHECK(to_string(one) == "entry one");
+  CHECK(to_string(two) == "entry two");
+  CHECK(block.in_use());
+  {
+    raft::byte_block moved = std::move(block);  // the views keep the bytes, whoever owns the block
+    block = raft::byte_block(16);
+  }
+  CHECK(to_string(two) == "entry two");  // the old block is freed only after its views
+  one = {};
+  two = {};
+  CHECK_FALSE(block.in_use());
+}
+
+TEST_CASE("a decoder reading from a byte_block makes its byte runs views of it") {
+  const std::vector<shared_bytes> sent = {shared_bytes(raft::to_bytes("alpha")),
+                                          shared_bytes(raft::to_bytes("beta"))};
+  const bytes encoded = wire::encode(sent);
+  raft::byte_block block(encoded.size());
+  std::copy(encoded.begin(), encoded.end(), block.data());
+  const std::span<const std::byte> input(block.data(), encoded.size());
+
+  auto viewed = wire::decode<std::vector<shared_bytes>>(input, wire::input_owner::of(block));
+  REQUIRE(viewed);
+  REQUIRE(viewed->size() == 2);
+  CHECK((*viewed)[0] == sent[0]);
+  CHECK((*viewed)[1] == sent[1]);
+  CHECK((*viewed)[0].data() > block.data());  // inside the block
+  CHECK((*viewed)[1].data() < block.data() + encoded.size());
+  CHECK(block.in_use());
+
+  auto copied = wire::decode<std::vector<shared_bytes>>(input);  // no owner: copies
+  REQUIRE(copied);
+  CHECK((*copied)[0] == sent[0]);
+  CHECK(((*copied)[0].data() < block.data() || (*copied)[0].data() >= block.data() + encoded.size()));
+}

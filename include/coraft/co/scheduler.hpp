@@ -13,7 +13,8 @@
 
 #include <coroutine>
 #include <cstddef>
-#include <deque>
+
+#include "coraft/co/ring_buffer.hpp"
 
 namespace coraft::co {
 
@@ -35,7 +36,7 @@ class scheduler {
     std::size_t count = ready_.size();
     std::size_t ran = 0;
     for (; ran < count && !ready_.empty(); ++ran) {
-      auto h = ready_.front();
+      const std::coroutine_handle<> h = ready_.front();
       ready_.pop_front();
       h.resume();
     }
@@ -50,7 +51,7 @@ class scheduler {
   virtual bool step() { return run_ready() > 0; }
 
  private:
-  std::deque<std::coroutine_handle<>> ready_;
+  ring_buffer<std::coroutine_handle<>> ready_;
 };
 
 // A scheduler with no outside world: only the ready queue. Enough for the pure coroutine vocabulary

@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "coraft/co/context.hpp"
+#include "coraft/co/frame_pool.hpp"
 #include "coraft/co/task.hpp"
 
 namespace coraft::co {
@@ -35,7 +36,7 @@ namespace detail {
 // The coroutine that carries one spawned task. It destroys its own frame when the task ends, then
 // tells its scope.
 struct spawned_child {
-  struct promise_type {
+  struct promise_type : pooled_frame {
     scope* owner = nullptr;
     context context_;
     std::exception_ptr failure;

@@ -12,6 +12,7 @@
 #include <variant>
 
 #include "coraft/co/context.hpp"
+#include "coraft/co/frame_pool.hpp"
 
 namespace coraft::co {
 
@@ -20,7 +21,7 @@ class task;
 
 namespace detail {
 
-struct task_promise_base {
+struct task_promise_base : pooled_frame {
   context context_;
   std::coroutine_handle<> continuation_;
 

@@ -12,10 +12,13 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -136,18 +139,33 @@ bool has_quorum(const configuration& c, Agrees&& agrees) {
   return !is_joint(c) || majority_of(c.outgoing, agrees);
 }
 
-// The highest index held by a majority of one set's voters, given each voter's match index: the
-// (n/2 + 1)-th largest. The leader's own is what its disk holds, not what it has appended.
-template <class MatchOf>
-index_t majority_match_in(const std::vector<member>& set, MatchOf&& match_of) {
-  std::vector<index_t> matches;
-  for (const member& m : set)
-    if (m.role == member_role::voter) matches.push_back(match_of(m.id));
+// The (n/2 + 1)-th largest of n match indexes: the highest index a majority of them holds.
+// Reorders `matches`.
+inline index_t majority_match(std::span<index_t> matches) {
   if (matches.empty()) throw std::logic_error("coraft::raft: a configuration without voters");
   const std::size_t k = matches.size() / 2;
   std::nth_element(matches.begin(), matches.begin() + static_cast<std::ptrdiff_t>(k), matches.end(),
                    std::greater<>());
   return matches[k];
+}
+
+// The highest index held by a majority of one set's voters, given each voter's match index: the
+// (n/2 + 1)-th largest. The leader's own is what its disk holds, not what it has appended. Runs at
+// every acknowledgement a leader receives, so the usual sets are counted on the stack.
+template <class MatchOf>
+index_t majority_match_in(const std::vector<member>& set, MatchOf&& match_of) {
+  constexpr std::size_t on_stack = 16;
+  if (set.size() > on_stack) {
+    std::vector<index_t> matches;
+    for (const member& m : set)
+      if (m.role == member_role::voter) matches.push_back(match_of(m.id));
+    return majority_match(matches);
+  }
+  std::array<index_t, on_stack> matches;
+  std::size_t voters = 0;
+  for (const member& m : set)
+    if (m.role == member_role::voter) matches[voters++] = match_of(m.id);
+  return majority_match(std::span(matches).first(voters));
 }
 
 // The highest index held by a quorum (§5.3, §6): under joint consensus, the smaller of the two

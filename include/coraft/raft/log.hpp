@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "coraft/co/ring_buffer.hpp"
 #include "coraft/raft/types.hpp"
 
 namespace coraft::raft {
@@ -77,7 +78,7 @@ class log_window {
     if (through <= base_index_) return;
     if (through > last_index()) throw std::logic_error("coraft::raft::log_window: compacting past the end");
     term_t through_term = term_at(through);
-    entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(through - base_index_));
+    entries_.pop_front(static_cast<std::size_t>(through - base_index_));
     base_index_ = through;
     base_term_ = through_term;
   }
@@ -86,7 +87,8 @@ class log_window {
   void reset(index_t base_index, term_t base_term, std::deque<log_entry> entries) {
     base_index_ = base_index;
     base_term_ = base_term;
-    entries_ = std::move(entries);
+    entries_.clear();
+    for (log_entry& e : entries) entries_.push_back(std::move(e));
     ++truncations_;
   }
 
@@ -96,7 +98,7 @@ class log_window {
  private:
   index_t base_index_ = 0;
   term_t base_term_ = 0;
-  std::deque<log_entry> entries_;  // entries_[k] is the entry at base_index_ + 1 + k
+  co::ring_buffer<log_entry> entries_;  // entries_[k] is the entry at base_index_ + 1 + k
   std::uint64_t truncations_ = 0;
 };
 

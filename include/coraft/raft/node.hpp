@@ -176,7 +176,10 @@ class node {
   //  * unknown, the caller must treat it as maybe: shut_down, leadership_lost, or cancelled().
   // A leader that steps down keeps the proposal waiting: as a follower it learns the outcome when
   // its commit index reaches the entry's index.
-  co::task<co::result<proposal>> propose(bytes command);
+  // The command's bytes are shared, not copied, from here on: a vector passed by value is taken
+  // over, and one passed as an lvalue is copied once (a small one without an allocation of its own,
+  // see shared_bytes).
+  co::task<co::result<proposal>> propose(shared_bytes command);
 
   // Append a command if this node leads, without waiting for the outcome. A command larger than
   // max_entry_bytes is refused whatever the role: it could never be sent to a follower.
@@ -334,6 +337,8 @@ class node {
   co::task<co::result<proposal>> propose_entry(log_entry entry);
   std::error_code admit(log_entry entry, pending_proposal& pending);
   co::result<proposal> outcome(pending_proposal& pending, co::result<void> waited);
+  void enlist_proposal(pending_proposal& pending) noexcept;
+  void delist_proposal(pending_proposal& pending) noexcept;
   co::task<co::result<void>> await_leader_state();
   co::task<co::result<void>> await_incarnation_record();
   co::task<co::result<void>> await_final_configuration(index_t joint_index);
@@ -479,7 +484,9 @@ class node {
   leader_state* leading_ = nullptr;  // the leader's state, only while leading
   // Proposals awaiting their outcome, by index. One index can have several: a leader that stepped
   // down keeps its proposals, and may lead again and append another entry at the same index.
-  std::multimap<index_t, pending_proposal*> proposals_;
+  // The proposals waiting for their entries, oldest index first: a list through their frames.
+  pending_proposal* first_proposal_ = nullptr;
+  pending_proposal* last_proposal_ = nullptr;
 
   // The latest snapshot (§7): it covers the log up to log_.base_index(). Shared, so that a leader
   // streaming it to a follower keeps it alive while a newer one replaces it.

@@ -16,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "coraft/raft/configuration.hpp"
 #include "coraft/raft/log.hpp"
 #include "coraft/raft/messages.hpp"
 #include "coraft/raft/types.hpp"
@@ -268,11 +269,7 @@ inline snapshot_verdict snapshot_decision(const log_window& log, index_t commit_
 // Under joint consensus (§6) an index must be held by a majority of each configuration: the caller
 // then takes the smallest of this function's answers over the configurations in force.
 inline index_t majority_match_index(std::vector<index_t> match_indexes) {
-  if (match_indexes.empty()) throw std::logic_error("coraft::raft: a configuration without voters");
-  const std::size_t k = match_indexes.size() / 2;
-  std::nth_element(match_indexes.begin(), match_indexes.begin() + static_cast<std::ptrdiff_t>(k),
-                   match_indexes.end(), std::greater<>());
-  return match_indexes[k];
+  return majority_match(match_indexes);
 }
 
 // The leader's new commit index, once a majority holds `majority_index`, or empty when it stays.

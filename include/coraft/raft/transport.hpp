@@ -2,7 +2,7 @@
 //
 // Outbound, `co_await call(peer, args)` yields the peer's reply or an error value (unreachable,
 // timed out, cancelled); it never waits forever. Inbound, the node pulls requests with
-// `co_await receive()` and answers each through its `respond` function, whenever it is ready: a
+// `co_await receive()` and answers each through its `respond()`, whenever it is ready: a
 // follower answers AppendEntries only once the entries are durable. Pulling keeps every coroutine
 // that touches the node inside the node's own scope.
 //
@@ -13,7 +13,8 @@
 
 #include <concepts>
 #include <cstddef>
-#include <functional>
+#include <cstdint>
+#include <memory>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -29,10 +30,29 @@ using rpc_request = std::variant<request_vote_args, append_entries_args, install
 using rpc_reply = std::variant<request_vote_reply, append_entries_reply, install_snapshot_reply,
                                pre_vote_reply, timeout_now_reply, read_index_reply>;
 
+// Where the replies to a transport's inbound requests go: the transport implements it (one sink
+// for all its requests, or one per connection) and lends it weakly to each request it hands out.
+class reply_sink {
+ public:
+  // Sends `reply` to call `call_id` of node `caller`.
+  virtual void deliver(node_id caller, std::uint64_t call_id, rpc_reply reply) = 0;
+
+ protected:
+  ~reply_sink() = default;
+};
+
+// A request from a peer, and the way back for its reply: a weak reference to the sink and the
+// call's number, so that answering allocates nothing.
 struct inbound_rpc {
   node_id from = nobody;
   rpc_request request;
-  std::function<void(rpc_reply)> respond;  // send the reply back; a no-op if the caller is gone
+  std::weak_ptr<reply_sink> replies;
+  std::uint64_t call_id = 0;
+
+  // Sends the reply back; a no-op if the connection or the transport is gone.
+  void respond(rpc_reply reply) const {
+    if (const auto sink = replies.lock()) sink->deliver(from, call_id, std::move(reply));
+  }
 };
 
 // One of the requests above; it names its reply type as Args::reply.

@@ -101,6 +101,12 @@ std::error_code decode_value(reader& in, T& value) {
     if (!length) return length.error();
     auto run = in.read_bytes(*length);
     if (!run) return run.error();
+    if constexpr (requires { typename T::owner_type; }) {
+      if (const auto* owner = in.owner().template as<typename T::owner_type>()) {
+        value = T::share(*owner, *run);
+        return {};
+      }
+    }
     value = T::copy_of(*run);
   } else if constexpr (is_vector<T>) {
     using element_type = typename T::value_type;
@@ -162,10 +168,11 @@ std::error_code decode_value(reader& in, T& value) {
 
 // Decodes exactly one T from `input`: bytes left over after it are an error, since they mean the
 // sender and receiver disagree on the message's shape.
+// With an `owner`, byte runs of shared buffer types may be views of the input (see input_owner).
 template <class T>
-co::result<T> decode(std::span<const std::byte> input) {
+co::result<T> decode(std::span<const std::byte> input, input_owner owner = {}) {
   static_assert(std::is_default_constructible_v<T>, "decoded types must be default-constructible");
-  reader in(input);
+  reader in(input, owner);
   T value{};
   if (auto error = decode_value(in, value)) return error;
   if (!in.at_end()) return make_error_code(errc::trailing_bytes);

@@ -78,8 +78,9 @@ inline std::uint32_t frame_checksum(std::uint8_t version, std::uint8_t type,
 }
 
 template <class Protocol, std::size_t Type>
-co::result<typename Protocol::message> decode_as(std::span<const std::byte> payload) {
-  auto decoded = decode<std::variant_alternative_t<Type, typename Protocol::message>>(payload);
+co::result<typename Protocol::message> decode_as(std::span<const std::byte> payload,
+                                                 input_owner owner) {
+  auto decoded = decode<std::variant_alternative_t<Type, typename Protocol::message>>(payload, owner);
   if (!decoded) return decoded.error();
   return typename Protocol::message(std::in_place_index<Type>, std::move(*decoded));
 }
@@ -88,11 +89,13 @@ co::result<typename Protocol::message> decode_as(std::span<const std::byte> payl
 template <class Protocol, std::size_t... Types>
 co::result<typename Protocol::message> decode_as_type(std::uint8_t type,
                                                       std::span<const std::byte> payload,
+                                                      input_owner owner,
                                                       std::index_sequence<Types...>) {
-  using decoder = co::result<typename Protocol::message> (*)(std::span<const std::byte>);
+  using decoder =
+      co::result<typename Protocol::message> (*)(std::span<const std::byte>, input_owner);
   static constexpr decoder decoders[] = {&decode_as<Protocol, Types>...};
   if (type >= Protocol::size) return make_error_code(errc::unknown_type);
-  return decoders[type](payload);
+  return decoders[type](payload, owner);
 }
 
 }  // namespace detail
@@ -196,18 +199,20 @@ co::result<frame_header> parse_frame_header(std::span<const std::byte> bytes,
   return header;
 }
 
-// Verifies and decodes the payload that followed `header`: exactly header.payload_size bytes.
+// Verifies and decodes the payload that followed `header`: exactly header.payload_size bytes. With
+// an `owner` (the buffer the payload lies in), byte runs may be views of it (see input_owner).
 template <class Protocol>
   requires is_protocol<Protocol>
 co::result<typename Protocol::message> decode_frame_payload(const frame_header& header,
                                                             std::span<const std::byte> payload,
-                                                            const frame_options& options = {}) {
+                                                            const frame_options& options = {},
+                                                            input_owner owner = {}) {
   if (payload.size() < header.payload_size) return make_error_code(errc::truncated);
   if (payload.size() > header.payload_size) return make_error_code(errc::trailing_bytes);
   if (detail::frame_checksum(options.version, header.type, header.payload_size, payload) !=
       header.checksum)
     return make_error_code(errc::bad_crc);
-  return detail::decode_as_type<Protocol>(header.type, payload,
+  return detail::decode_as_type<Protocol>(header.type, payload, owner,
                                           std::make_index_sequence<Protocol::size>{});
 }
 

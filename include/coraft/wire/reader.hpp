@@ -15,13 +15,46 @@
 
 namespace coraft::wire {
 
+// The buffer an input lies in, when decoded byte runs may share it instead of copying it: a
+// shared_byte_buffer type T that names a T::owner_type decodes each run as T::share(owner, run) when
+// the input's owner is of that type (a receive buffer whose entries become views of it), and as
+// T::copy_of(run) otherwise. The owner must outlive the decoding; what share() makes may outlive it.
+class input_owner {
+ public:
+  input_owner() = default;
+
+  template <class Owner>
+  static input_owner of(const Owner& owner) noexcept {
+    input_owner o;
+    o.object_ = &owner;
+    o.type_ = &type_tag<Owner>;
+    return o;
+  }
+
+  // The owner, if there is one and it is an Owner.
+  template <class Owner>
+  const Owner* as() const noexcept {
+    return type_ == &type_tag<Owner> ? static_cast<const Owner*>(object_) : nullptr;
+  }
+
+ private:
+  template <class Owner>
+  static constexpr char type_tag = 0;  // its address names the type
+
+  const void* object_ = nullptr;
+  const char* type_ = nullptr;
+};
+
 class reader {
  public:
   // Recursive message types (a struct holding a vector of itself) could otherwise make a small
   // hostile input recurse once per byte and exhaust the stack.
   static constexpr std::uint32_t max_nesting_depth = 100;
 
-  explicit reader(std::span<const std::byte> input) noexcept : input_(input) {}
+  explicit reader(std::span<const std::byte> input, input_owner owner = {}) noexcept
+      : input_(input), owner_(owner) {}
+
+  const input_owner& owner() const noexcept { return owner_; }
 
   std::size_t remaining() const noexcept { return input_.size() - position_; }
   std::size_t position() const noexcept { return position_; }
@@ -77,6 +110,7 @@ class reader {
 
  private:
   std::span<const std::byte> input_;
+  input_owner owner_;
   std::size_t position_ = 0;   // invariant: position_ <= input_.size()
   std::uint32_t depth_ = 0;    // nested messages being decoded right now
 };

@@ -42,7 +42,8 @@ template <class T>
 concept enum_with_fixed_type = std::is_enum_v<T> && requires { T{std::underlying_type_t<T>{}}; };
 
 // An immutable byte buffer that copies share (raft::shared_bytes): it encodes exactly as a byte
-// vector does, and the decoder makes one with T::copy_of(the bytes).
+// vector does, and the decoder makes one with T::copy_of(the bytes), or as a view of the input with
+// T::share(owner, the bytes) when T names an owner_type and the input has such an owner (reader.hpp).
 template <class T>
 concept shared_byte_buffer = std::is_class_v<T> && requires(const T& value,
                                                             std::span<const std::byte> run) {

@@ -14,11 +14,12 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <mutex>
+#include <stdexcept>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "coraft/co/result.hpp"
 #include "coraft/io/fd.hpp"
@@ -69,26 +70,31 @@ class inbox {
   // while these run wait for the next turn, so a function that posts itself cannot starve the loop.
   // If one throws, the ones after it stay queued and the exception goes to whoever drives the loop.
   std::size_t run_posted() {
-    std::deque<std::function<void()>> batch;
+    // The two queues trade places, so that both keep their capacity: no allocation per turn.
+    if (!running_.empty())
+      throw std::logic_error("coraft::io::uring::inbox: run_posted() called from a posted function");
     {
       std::lock_guard lock(mutex_);
-      batch.swap(queue_);
+      running_.swap(queue_);
     }
     std::size_t ran = 0;
     struct requeue_rest {
       inbox* self;
-      std::deque<std::function<void()>>* rest;
+      std::size_t* ran;
       ~requeue_rest() {
-        if (rest->empty()) return;
-        std::lock_guard lock(self->mutex_);
-        self->queue_.insert(self->queue_.begin(), std::make_move_iterator(rest->begin()),
-                            std::make_move_iterator(rest->end()));
-        self->wake();
+        auto& batch = self->running_;
+        if (*ran < batch.size()) {
+          std::lock_guard lock(self->mutex_);
+          self->queue_.insert(self->queue_.begin(),
+                              std::make_move_iterator(batch.begin() + static_cast<std::ptrdiff_t>(*ran)),
+                              std::make_move_iterator(batch.end()));
+          self->wake();
+        }
+        batch.clear();
       }
-    } on_exit{this, &batch};
-    while (!batch.empty()) {
-      auto fn = std::move(batch.front());
-      batch.pop_front();
+    } on_exit{this, &ran};
+    while (ran < running_.size()) {
+      auto fn = std::move(running_[ran]);
       ++ran;
       fn();
     }
@@ -118,9 +124,10 @@ class inbox {
 
   unique_fd wake_fd_;
   std::mutex mutex_;
-  std::deque<std::function<void()>> queue_;  // guarded by mutex_
+  std::vector<std::function<void()>> queue_;  // guarded by mutex_
 
   // Executor thread only:
+  std::vector<std::function<void()>> running_;  // the turn run_posted() is taking
   ring* ring_ = nullptr;
   reader reader_{this};
   std::uint64_t wake_count_ = 0;  // written by the kernel while the read is in flight

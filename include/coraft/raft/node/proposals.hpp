@@ -14,14 +14,15 @@ struct node<E, T, S>::pending_proposal {
   term_t term = 0;
   std::error_code outcome;  // set when settled: ok (committed) or why not
   co::event settled;
-  typename std::multimap<index_t, pending_proposal*>::iterator waiting;  // in proposals_ until settled
+  pending_proposal* earlier = nullptr;  // neighbours in the node's list, while waiting
+  pending_proposal* later = nullptr;
 };
 
 // Each proposer below is one coroutine frame, holding its pending_proposal: admit() appends the
 // entry and records the proposal, settle_proposals() settles it, outcome() reads what it became.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
-co::task<co::result<proposal>> node<E, T, S>::propose(bytes command) {
+co::task<co::result<proposal>> node<E, T, S>::propose(shared_bytes command) {
   // Refused whatever the role, and nothing appended: an entry over max_entry_bytes could never be
   // sent to a follower, so it would never commit.
   if (command.size() > options_.max_entry_bytes) co_return make_error_code(errc::entry_too_large);
@@ -53,19 +54,41 @@ std::error_code node<E, T, S>::admit(log_entry entry, pending_proposal& pending)
   pending.term = current_term_;
   entry.term = current_term_;
   pending.index = append_local(std::move(entry));
-  pending.waiting = proposals_.emplace(pending.index, &pending);
+  enlist_proposal(pending);
   return {};
 }
 
+// Links `pending` into the list of waiting proposals, which stays in index order. A new entry's
+// index is the highest, except in a later term after a former leader's log was cut below proposals
+// still waiting: then it walks back past those.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::enlist_proposal(pending_proposal& pending) noexcept {
+  pending_proposal* before = last_proposal_;
+  while (before && before->index > pending.index) before = before->earlier;
+  pending.earlier = before;
+  pending.later = before ? before->later : first_proposal_;
+  (before ? before->later : first_proposal_) = &pending;
+  (pending.later ? pending.later->earlier : last_proposal_) = &pending;
+}
+
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::delist_proposal(pending_proposal& pending) noexcept {
+  (pending.earlier ? pending.earlier->later : first_proposal_) = pending.later;
+  (pending.later ? pending.later->earlier : last_proposal_) = pending.earlier;
+  pending.earlier = pending.later = nullptr;
+}
+
 // What an admitted proposal became, once its wait for settled ended with `waited`. Cancelled
-// before it was settled: nobody will settle it any more, so it leaves proposals_. Settled and
+// before it was settled: nobody will settle it any more, so it leaves the list. Settled and
 // cancelled before its proposer ran again: settle_proposals() has erased it already, and its
 // outcome is known.
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::result<proposal> node<E, T, S>::outcome(pending_proposal& pending, co::result<void> waited) {
   if (!waited && !pending.settled.is_set()) {
-    proposals_.erase(pending.waiting);
+    delist_proposal(pending);
     return waited.error();
   }
   if (pending.outcome) return pending.outcome;
@@ -103,12 +126,12 @@ void node<E, T, S>::set_commit_index(index_t index) {
 // index, the committed entry there is its own (same term: committed) or another's (overwritten).
 // Where a snapshot has replaced the log there, the term is no longer known: leadership_lost, the
 // outcome is unknown. All others are settled with `if_not_committed` when it is set (and are
-// otherwise left: proposals_ is in index order, so the first beyond the commit index ends the look).
+// otherwise left: the list is in index order, so the first beyond the commit index ends the look).
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 void node<E, T, S>::settle_proposals(std::error_code if_not_committed) {
-  for (auto it = proposals_.begin(); it != proposals_.end();) {
-    pending_proposal& p = *it->second;
+  while (pending_proposal* first = first_proposal_) {
+    pending_proposal& p = *first;
     if (p.index <= commit_index_) {
       if (p.index < log_.base_index()) {
         p.outcome = make_error_code(errc::leadership_lost);
@@ -121,8 +144,8 @@ void node<E, T, S>::settle_proposals(std::error_code if_not_committed) {
     } else {
       break;
     }
+    delist_proposal(p);
     p.settled.set();
-    it = proposals_.erase(it);
   }
 }
 

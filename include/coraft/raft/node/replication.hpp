@@ -59,6 +59,10 @@ append_entries_args node<E, T, S>::next_append(index_t from, bool with_entries) 
   args.leader_commit = commit_index_;
   if (!with_entries) return args;
   std::size_t bytes_taken = append_entries_overhead(options_.max_entries_per_append);
+  if (from <= log_.last_index()) {
+    args.entries.reserve(static_cast<std::size_t>(
+        std::min<index_t>(log_.last_index() - from + 1, options_.max_entries_per_append)));
+  }
   for (index_t i = from; i <= log_.last_index(); ++i) {
     const log_entry& entry = log_.at(i);
     if (args.entries.size() == options_.max_entries_per_append) break;
@@ -241,21 +245,29 @@ void node<E, T, S>::advance_commit_index(const leader_state& leading) {
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 void node<E, T, S>::sync_replicators(leader_state& leading) {
-  std::vector<node_id> wanted;
-  configs_.for_each_since(commit_index_, [&](const configuration& c) {
-    for (node_id id : others(c, id_)) wanted.push_back(id);
-  });
+  // (Runs at every commit: it walks the few configurations in force rather than collect them.)
+  const auto wanted = [&](node_id id) {
+    bool in_one = false;
+    configs_.for_each_since(commit_index_, [&](const configuration& c) {
+      in_one = in_one || find_member(c, id) != nullptr;
+    });
+    return in_one;
+  };
   for (auto& p : leading.peers) {
-    if (p.removed || std::find(wanted.begin(), wanted.end(), p.peer) != wanted.end()) continue;
+    if (p.removed || wanted(p.peer)) continue;
     p.removed = true;
     p.wake.set();
   }
-  for (node_id id : wanted) {
-    if (leading.find(id)) continue;
-    auto& added = leading.peers.emplace_back(id, log_.last_index(), options_.max_appends_in_flight,
-                                             executor_.now());
-    leading.replication->spawn(replicate(&added, &leading));
-  }
+  configs_.for_each_since(commit_index_, [&](const configuration& c) {
+    for (const auto* set : {&c.members, &c.outgoing}) {
+      for (const member& m : *set) {
+        if (m.id == id_ || leading.find(m.id)) continue;
+        auto& added = leading.peers.emplace_back(m.id, log_.last_index(),
+                                                 options_.max_appends_in_flight, executor_.now());
+        leading.replication->spawn(replicate(&added, &leading));
+      }
+    }
+  });
 }
 
 // What a commit means to the leader's configuration: a joint configuration that has committed is

@@ -137,8 +137,9 @@ class file_storage {
       auto* queued = mergeable<segment_write>();
       if (!queued || where.new_segment || queued->segment != where.segment ||
           queued->offset + queued->data.size() != where.offset) {
-        pending_.push_back(
-            step{id, id, false, segment_write{where.segment, where.offset, {}, where.new_segment}});
+        pending_.push_back(step{
+            id, id, false,
+            segment_write{where.segment, where.offset, spare_buffer(), where.new_segment}});
         queued = &std::get<segment_write>(pending_.back().action);
       }
       pending_.back().last = id;
@@ -250,6 +251,27 @@ class file_storage {
     return std::get_if<Action>(&pending_.back().action);
   }
 
+  // A buffer for a new segment write: one a finished write left, or a new one that holds a
+  // typical burst without growing.
+  bytes spare_buffer() {
+    if (spare_buffers_.empty()) {
+      bytes fresh;
+      fresh.reserve(64 * 1024);
+      return fresh;
+    }
+    bytes reused = std::move(spare_buffers_.back());
+    spare_buffers_.pop_back();
+    return reused;
+  }
+
+  // Keeps a performed step's buffer for later writes (a few, of ordinary size).
+  void recycle(step& done) {
+    auto* w = std::get_if<segment_write>(&done.action);
+    if (!w || spare_buffers_.size() >= 4 || w->data.capacity() > 4 * 1024 * 1024) return;
+    w->data.clear();
+    spare_buffers_.push_back(std::move(w->data));
+  }
+
   // Queue the truncation of the log before `from`.
   void cut_log(index_t from, write_id id) {
     auto cut = segments_.truncate_from(from);
@@ -271,7 +293,11 @@ class file_storage {
   // the first failure, which leaves that step and the rest queued, ahead of newer ones.
   co::task<co::result<void>> flush() {
     // Writes issued from now on queue apart: these steps' buffers are lent to the kernel.
-    std::deque<step> steps = std::exchange(pending_, {});
+    // The two queues trade places, keeping their memory: no allocation per flush.
+    std::deque<step>& steps = flushing_steps_;
+    // (Steps a flush ended by an exception left behind go first, as a failed step's do.)
+    for (; !steps.empty(); steps.pop_back()) pending_.push_front(std::move(steps.back()));
+    steps.swap(pending_);
     const write_id covers = issued_;
     while (!steps.empty()) {
       steps.front().attempted = true;
@@ -280,6 +306,7 @@ class file_storage {
         durable_ = std::max(durable_, pending_.front().first - 1);
         co_return done;
       }
+      recycle(steps.front());
       steps.pop_front();
       if (!steps.empty()) durable_ = std::max(durable_, steps.front().first - 1);
     }
@@ -449,6 +476,8 @@ class file_storage {
   log_segments segments_;
   write_id issued_ = 0;
   std::deque<step> pending_;  // queued and not being flushed, in issue order
+  std::deque<step> flushing_steps_;  // taken from pending_ by the flush in progress
+  std::vector<bytes> spare_buffers_;  // segment writes' buffers, kept for the next ones
 
   // As durable. Changed only by the flush, as each step completes.
   write_id durable_ = 0;              // every write up to here is durable

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -28,6 +29,7 @@
 #include "coraft/co/deadline.hpp"
 #include "coraft/io/contract.hpp"
 #include "coraft/raft/transport.hpp"
+#include "coraft/raft/transport/call_table.hpp"
 #include "coraft/wire/size.hpp"
 
 namespace coraft::raft {
@@ -126,7 +128,7 @@ class sim_transport {
     board_.largest_request_bytes_ = std::max(board_.largest_request_bytes_, size);
     const std::uint64_t id = ++board_.next_call_;
     pending_call pending;
-    calls_.emplace(id, &pending);
+    calls_.add(id, &pending);
     count(args);
     board* b = &board_;
     node_id from = self_;
@@ -134,31 +136,39 @@ class sim_transport {
       if (auto* target = b->find(peer)) target->accept(from, id, std::move(request));
     });
     auto arrived = co_await co::with_timeout(executor_, rpc_timeout_, pending.arrived.wait());
-    calls_.erase(id);
+    calls_.remove(id);
     if (!arrived.timed_out() && !*arrived) co_return arrived->error();  // cancelled
     if (!pending.reply) co_return make_error_code(errc::unreachable);
     co_return std::get<Reply>(std::move(*pending.reply));
   }
 
-  // A request arrived for this node: queue it, with a respond function that sends the reply back
-  // through the network to whichever run of the caller is still waiting for call `id`.
+  // A request arrived for this node: queue it, with the way back for its reply (sender).
   void accept(node_id from, std::uint64_t id, rpc_request request) {
-    board* b = &board_;
-    node_id me = self_;
-    inbound_rpc rpc{from, std::move(request), [b, me, from, id](rpc_reply reply) {
-      if (auto* self = b->find(me)) self->count(reply);
-      b->network_.deliver(me, from, [b, from, id, reply = std::move(reply)]() mutable {
-        if (auto* caller = b->find(from)) caller->complete(id, std::move(reply));
-      });
-    }};
+    inbound_rpc rpc{from, std::move(request), replies_, id};
     (void)inbox_.try_send(rpc);  // a full inbox drops the request, as an overloaded server would
   }
 
+  // Sends replies back through the network to whichever run of the caller is still waiting for
+  // the call. Lives as long as its transport.
+  struct sender final : reply_sink {
+    explicit sender(sim_transport* t) noexcept : transport(t) {}
+    void deliver(node_id caller, std::uint64_t call_id, rpc_reply reply) override {
+      board* b = &transport->board_;
+      const node_id me = transport->self_;
+      transport->count(reply);
+      b->network_.deliver(me, caller, [b, caller, call_id, reply = std::move(reply)]() mutable {
+        if (auto* target = b->find(caller)) target->complete(call_id, std::move(reply));
+      });
+    }
+    sim_transport* transport;
+  };
+
+
   void complete(std::uint64_t id, rpc_reply reply) {
-    auto it = calls_.find(id);
-    if (it == calls_.end()) return;  // the call gave up already
-    it->second->reply = std::move(reply);
-    it->second->arrived.set();
+    pending_call* call = calls_.find(id);
+    if (!call) return;  // the call gave up already
+    call->reply = std::move(reply);
+    call->arrived.set();
   }
 
   template <class Message>
@@ -178,7 +188,8 @@ class sim_transport {
   const io::duration rpc_timeout_;
   const std::size_t max_message_bytes_;
   co::channel<inbound_rpc> inbox_;
-  std::map<std::uint64_t, pending_call*> calls_;  // calls awaiting a reply, by id
+  std::shared_ptr<sender> replies_ = std::make_shared<sender>(this);
+  call_table<pending_call> calls_;  // calls awaiting a reply, by id
 };
 
 }  // namespace coraft::raft

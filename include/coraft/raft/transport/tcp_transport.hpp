@@ -54,6 +54,7 @@
 #include "coraft/raft/transport/tcp/messages.hpp"
 #include "coraft/raft/transport/tcp/options.hpp"
 #include "coraft/raft/transport.hpp"
+#include "coraft/raft/transport/call_table.hpp"
 #include "coraft/wire/frame.hpp"
 #include "coraft/wire/size.hpp"
 
@@ -200,11 +201,35 @@ class tcp_transport {
     std::size_t queued_bytes = 0;
     co::event queued;                          // set when the queue gains a request
     co::event came_back;                       // set when the peer connects to us: retry at once
-    std::map<std::uint64_t, pending_call*> calls;  // sent or queued, awaiting a reply
+    call_table<pending_call> calls;  // sent or queued, awaiting a reply
   };
 
   // One peer, as seen by the node that answers its requests.
-  struct inbound_connection {
+  // The node's replies go here, through the weak references its requests hold: a live
+  // connection means a live transport (the transport owns the connection).
+  struct inbound_connection final : reply_sink {
+    inbound_connection(std::size_t backlog_limit, wire::frame_options f, tcp_statistics* s)
+        : limit(backlog_limit), frames(f), statistics(s) {}
+
+    // Encodes the reply onto the backlog, unless the connection is closing; a backlog over the
+    // limit closes it (the peer does not read).
+    void deliver(node_id, std::uint64_t call_id, rpc_reply reply) override {
+      if (!open) return;
+      ++statistics->replies_sent;
+      std::visit(
+          [&](auto& body) {
+            using body_type = std::decay_t<decltype(body)>;
+            const tcp::envelope<body_type> envelope{call_id, std::move(body)};
+            (void)wire::encode_frame<tcp::protocol>(envelope, replies, frames);
+          },
+          reply);
+      if (replies.size() > limit) open = false;
+      ready.set();
+    }
+
+    const std::size_t limit;
+    const wire::frame_options frames;
+    tcp_statistics* const statistics;
     std::vector<std::byte> replies;  // encoded, waiting to be written
     co::event ready;                 // set when replies gain bytes or the connection must close
     bool open = true;
@@ -233,14 +258,14 @@ class tcp_transport {
     }
     const std::uint64_t id = ++next_call_id_;
     pending_call pending;
-    link.calls.emplace(id, &pending);
+    link.calls.add(id, &pending);
     tcp::envelope<Args> request{id, std::move(args)};
     link.queue.emplace_back(outgoing_request(std::move(request)), size);
     link.queued_bytes += size;
     link.queued.set();
 
     auto arrived = co_await co::with_timeout(executor_, options_.rpc_timeout, pending.arrived.wait());
-    link.calls.erase(id);
+    link.calls.remove(id);
     withdraw(link, id);
     if (pending.reply && std::holds_alternative<reply_type>(*pending.reply))
       co_return std::get<reply_type>(std::move(*pending.reply));
@@ -282,8 +307,7 @@ class tcp_transport {
 
   // Every call waiting on `link` learns that its connection is gone.
   static void fail_calls(peer_link& link) {
-    for (auto& [id, call] : link.calls) call->arrived.set();
-    link.calls.clear();
+    link.calls.take_all([](pending_call& call) { call.arrived.set(); });
     link.queue.clear();
     link.queued_bytes = 0;
   }
@@ -375,8 +399,8 @@ class tcp_transport {
             request);
         if (!encoded) {  // too large to send: the call learns at once, instead of timing out
           ++statistics_.requests_too_large;
-          auto call = link.calls.find(std::visit([](const auto& r) { return r.call_id; }, request));
-          if (call != link.calls.end()) call->second->arrived.set();
+          auto* call = link.calls.find(std::visit([](const auto& r) { return r.call_id; }, request));
+          if (call) call->arrived.set();
           options_.log("peer " + std::to_string(link.id) + ": request not sent: " +
                        encoded.error().message());
         } else {
@@ -411,11 +435,11 @@ class tcp_transport {
   template <class Message>
   static bool deliver_reply(peer_link& link, Message& message) {
     if constexpr (tcp::envelope_of<Message, rpc_reply>) {
-      auto call = link.calls.find(message.call_id);
-      if (call == link.calls.end()) return true;  // the caller gave up already
-      call->second->reply = std::move(message.body);
-      call->second->arrived.set();
-      link.calls.erase(call);
+      pending_call* call = link.calls.find(message.call_id);
+      if (!call) return true;  // the caller gave up already
+      call->reply = std::move(message.body);
+      call->arrived.set();
+      link.calls.remove(message.call_id);
       return true;
     } else {
       return false;
@@ -478,7 +502,8 @@ class tcp_transport {
     ++statistics_.connections_accepted;
     if (auto link = links_.find(from); link != links_.end()) link->second.came_back.set();
 
-    auto state = std::make_shared<inbound_connection>();
+    auto state = std::make_shared<inbound_connection>(options_.max_reply_backlog_bytes,
+                                                      options_.frames, &statistics_);
     auto first = co_await co::when_any(read_requests(from, reader, state),
                                        send_replies(connection, *state));
     state->open = false;
@@ -523,31 +548,10 @@ class tcp_transport {
     } else {
       ++statistics_.requests_received;
       inbound_rpc rpc{from, rpc_request(std::move(message.body)),
-                      [weak = std::weak_ptr<inbound_connection>(state), call_id = message.call_id,
-                       limit = options_.max_reply_backlog_bytes,
-                       frames = options_.frames, statistics = &statistics_](rpc_reply reply) {
-                        // A live connection means a live transport: it owns the connection.
-                        auto connection = weak.lock();
-                        if (!connection || !connection->open) return;
-                        ++statistics->replies_sent;
-                        queue_reply(*connection, call_id, std::move(reply), limit, frames);
-                      }};
+                      std::weak_ptr<reply_sink>(state), message.call_id};
       if (!inbox_.try_send(rpc)) ++statistics_.requests_dropped;
       return true;
     }
-  }
-
-  static void queue_reply(inbound_connection& connection, std::uint64_t call_id, rpc_reply reply,
-                          std::size_t limit, const wire::frame_options& frames) {
-    std::visit(
-        [&](auto& body) {
-          using body_type = std::decay_t<decltype(body)>;
-          const tcp::envelope<body_type> envelope{call_id, std::move(body)};
-          (void)wire::encode_frame<tcp::protocol>(envelope, connection.replies, frames);
-        },
-        reply);
-    if (connection.replies.size() > limit) connection.open = false;  // the peer does not read
-    connection.ready.set();
   }
 
   // Writes the replies the node has queued, all that are waiting in one write. Ends when a write
