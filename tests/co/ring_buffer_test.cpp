@@ -62,3 +62,18 @@ TEST_CASE("ring_buffer releases the elements it drops at once") {
   CHECK(watched.use_count() == 1);
   CHECK(ring.empty());
 }
+
+TEST_CASE("a moved-from ring_buffer is empty and usable") {
+  ring_buffer<int> from;
+  for (int i = 0; i < 100; ++i) from.push_back(i);
+  from.pop_front(30);
+  ring_buffer<int> to = std::move(from);
+  CHECK(to.size() == 70);
+  CHECK(to[0] == 30);
+  CHECK(from.empty());  // NOLINT(bugprone-use-after-move): the state it promises
+  from.push_back(5);
+  CHECK(from[0] == 5);
+  to = std::move(from);
+  CHECK(to.size() == 1);
+  CHECK(from.empty());  // NOLINT(bugprone-use-after-move)
+}

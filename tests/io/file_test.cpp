@@ -262,3 +262,31 @@ TEST_CASE("files: many reads and writes at once on an executor with a submission
   };
   block_on(ex, body(ex, dir / "blocks"));
 }
+
+TEST_CASE("files: unlink removes a file through the ring; punch_hole frees a range, size kept") {
+  executor ex;
+  temp_directory dir;
+  auto body = [](executor& ex, const temp_directory& dir) -> task<void> {
+    {
+      auto f = (co_await ex.open(dir / "segment", create_flags)).value();
+      const std::string content(3 * 4096, 'x');
+      CHECK(*(co_await ex.pwrite(f, text_bytes(content), 0)) == content.size());
+      // The middle block becomes a hole: zeros there, the rest and the size unchanged.
+      auto punched = co_await ex.punch_hole(f, 4096, 4096);
+      REQUIRE_MESSAGE(punched, punched.error().message());
+      CHECK(*ex.file_size(f) == 3 * 4096);
+      // Past the end: nothing to free, and the size still stays.
+      CHECK((co_await ex.punch_hole(f, 3 * 4096, 4096)).has_value());
+      CHECK(*ex.file_size(f) == 3 * 4096);
+    }
+    CHECK(read_back(dir / "segment") ==
+          std::string(4096, 'x') + std::string(4096, '\0') + std::string(4096, 'x'));
+
+    CHECK((co_await ex.unlink(dir / "segment")).has_value());
+    CHECK(ex.list_directory(dir.path())->empty());
+    CHECK((co_await ex.unlink(dir / "segment")).error() == std::errc::no_such_file_or_directory);
+    CHECK((co_await ex.sync_directory(dir.path())).has_value());
+    CHECK(ex.operations_in_flight() == 0);
+  };
+  block_on(ex, body(ex, dir));
+}

@@ -182,6 +182,47 @@ TEST_CASE("disk: a removal not made durable is undone by a crash") {
   CHECK(m.host.list_directory("/").value().empty());
 }
 
+TEST_CASE("disk: unlink, awaited, removes as remove does: a crash undoes it until the directory is synced") {
+  machine m;
+  REQUIRE(m.run(write_file(&m.host, "/segment-1", "old", sync::data_and_directory)));
+  auto unlink = [](sim::host* h, std::string path) -> co::task<co::result<void>> {
+    co_return co_await h->unlink(path);
+  };
+  REQUIRE(m.run(unlink(&m.host, "/segment-1")));
+  CHECK(m.host.list_directory("/").value().empty());
+  CHECK(m.run(unlink(&m.host, "/segment-1")).error() == std::errc::no_such_file_or_directory);
+  m.crash_and_restart();
+  CHECK(m.run(read_file(&m.host, "/segment-1")).value() == "old");
+  REQUIRE(m.run(unlink(&m.host, "/segment-1")));
+  REQUIRE(m.run(sync_dir(&m.host, "/")));
+  m.crash_and_restart();
+  CHECK(m.host.list_directory("/").value().empty());
+}
+
+TEST_CASE("disk: punch_hole zeros a range within the size, which stays; durable like a write") {
+  machine m;
+  REQUIRE(m.run(write_file(&m.host, "/segment-1", "abcdefgh", sync::data_and_directory)));
+  // Punches [offset, offset + length) and, if `sync`, syncs the file.
+  auto punch = [](sim::host* h, std::uint64_t offset, std::uint64_t length,
+                  bool sync) -> co::task<co::result<void>> {
+    auto f = co_await h->open("/segment-1", O_RDWR);
+    if (!f) co_return f.error();
+    if (auto r = co_await h->punch_hole(*f, offset, length); !r) co_return r;
+    if (sync) co_return co_await h->fdatasync(*f);
+    co_return co::result<void>{};
+  };
+  const std::string zeros(3, '\0');
+  REQUIRE(m.run(punch(&m.host, 2, 3, false)));
+  CHECK(m.run(read_file(&m.host, "/segment-1")).value() == "ab" + zeros + "fgh");
+  REQUIRE(m.run(punch(&m.host, 6, 100, false)));  // clipped at the end: the size stays
+  CHECK(m.run(read_file(&m.host, "/segment-1")).value() == "ab" + zeros + "f" + std::string(2, '\0'));
+  m.crash_and_restart();  // not synced: undone
+  CHECK(m.run(read_file(&m.host, "/segment-1")).value() == "abcdefgh");
+  REQUIRE(m.run(punch(&m.host, 0, 3, true)));
+  m.crash_and_restart();
+  CHECK(m.run(read_file(&m.host, "/segment-1")).value() == zeros + "defgh");
+}
+
 TEST_CASE("disk: writes past the capacity fail with ENOSPC and change nothing") {
   machine m;
   m.host.disk().faults().capacity = 100;

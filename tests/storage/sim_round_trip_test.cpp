@@ -90,6 +90,62 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "file storage: while remove_obsolete_files runs, a snapshot's flush leaves the files it made "
+    "obsolete to it; a crash before their removal is durable brings them back, and load removes "
+    "them") {
+  machine m;
+  const raft::file_storage_options small{.segment_size = 200};
+  raft::log_window log;
+  const raft::bytes data = raft::to_bytes("state as of 25");
+  {
+    sim_storage storage(m.host, data_directory, small);
+    REQUIRE(m.run(storage.load()));
+    co::scope remover(m.host);
+    remover.spawn(storage.remove_obsolete_files());
+    append_entries(storage, log, 40, 1);
+    storage.save_snapshot({3, 1}, raft::to_bytes("state as of 3"));  // the one the next replaces
+    REQUIRE(m.run(storage.durable(storage.last_write())));
+    m.world.run_for(10ms);
+    const auto removed_before = storage.statistics().obsolete_files_removed;
+    const auto before = sim_files(m);
+    REQUIRE(count_with_prefix(before, "log-") > 3);
+
+    append_entries(storage, log, 2, 1);
+    storage.save_snapshot({25, 1}, data);
+    log.compact(25);
+    REQUIRE(m.run(storage.durable(storage.last_write())));
+    // The remover, not the flush, takes them away: the old snapshot and each segment holding
+    // nothing after 25.
+    REQUIRE(m.world.run_for(
+        [&] { return count_with_prefix(sim_files(m), "snapshot-") == 1; }, 1s));
+    m.world.run_for(10ms);
+    const auto after = sim_files(m);
+    const auto gone = std::count_if(before.begin(), before.end(), [&](const std::string& n) {
+      return std::find(after.begin(), after.end(), n) == after.end();
+    });
+    CHECK(gone >= 2);
+    CHECK(storage.statistics().obsolete_files_removed - removed_before ==
+          static_cast<std::uint64_t>(gone));
+    CHECK(std::none_of(after.begin(), after.end(),
+                       [](const std::string& n) { return n == raft::format::segment_name(1); }));
+    remover.request_stop();
+    remover.run_until_idle();
+  }
+  // No directory sync made the removals durable: they come back, and load() removes them.
+  m.crash_and_restart();
+  const auto back = sim_files(m);
+  CHECK(count_with_prefix(back, "snapshot-") == 2);
+  auto state = reopen(m, small);
+  CHECK(state.snapshot == raft::snapshot_meta{25, 1});
+  CHECK(state.snapshot_data == data);
+  CHECK(state.entries == entries_of(log));
+  const auto names = sim_files(m);
+  CHECK(count_with_prefix(names, "snapshot-") == 1);
+  CHECK(std::none_of(names.begin(), names.end(),
+                     [](const std::string& n) { return n == raft::format::segment_name(1); }));
+}
+
+TEST_CASE(
     "file storage: a snapshot replaces the covered log; later entries stay and load after it") {
   machine m;
   const raft::file_storage_options small{.segment_size = 200};

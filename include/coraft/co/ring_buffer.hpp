@@ -18,6 +18,24 @@ namespace coraft::co {
 template <class T>
 class ring_buffer {
  public:
+  ring_buffer() = default;
+  ring_buffer(const ring_buffer&) = default;
+  ring_buffer& operator=(const ring_buffer&) = default;
+  // A moved-from buffer is empty.
+  ring_buffer(ring_buffer&& other) noexcept
+      : slots_(std::move(other.slots_)),
+        head_(std::exchange(other.head_, 0)),
+        size_(std::exchange(other.size_, 0)) {
+    other.slots_.clear();
+  }
+  ring_buffer& operator=(ring_buffer&& other) noexcept {
+    slots_ = std::move(other.slots_);
+    other.slots_.clear();
+    head_ = std::exchange(other.head_, 0);
+    size_ = std::exchange(other.size_, 0);
+    return *this;
+  }
+
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
   std::size_t capacity() const noexcept { return slots_.size(); }

@@ -74,7 +74,10 @@ concept streams = requires(E& e, typename E::listener& l, typename E::stream& s,
 
 // Files and the directory operations that durable storage needs. Offsets are explicit (pread /
 // pwrite); write_and_sync writes and then fdatasyncs as one operation (a write with RWF_DSYNC on io_uring) and
-// yields ok only once both have completed.
+// yields ok only once both have completed. remove takes a file's name away at once, on the calling
+// thread; unlink does the same as an awaited operation, which on io_uring runs off the executor's
+// thread (freeing a large file's blocks can take tens of milliseconds). punch_hole frees a file's
+// blocks in a range without changing its size (reads there return zeros), also off the thread.
 template <class E>
 concept files = requires(E& e, typename E::file& f, const std::string& path, int flags,
                          std::span<std::byte> in, std::span<const std::byte> out,
@@ -88,8 +91,10 @@ concept files = requires(E& e, typename E::file& f, const std::string& path, int
   { e.file_size(f) } -> std::same_as<co::result<std::uint64_t>>;
   { e.truncate(f, offset) } -> std::same_as<co::result<void>>;
   { e.preallocate(f, offset) } -> std::same_as<co::result<void>>;
+  { e.punch_hole(f, offset, offset) } -> awaitable_of<co::result<void>>;
   { e.rename(path, path) } -> std::same_as<co::result<void>>;
   { e.remove(path) } -> std::same_as<co::result<void>>;
+  { e.unlink(path) } -> awaitable_of<co::result<void>>;
   { e.make_directory(path) } -> std::same_as<co::result<void>>;
   { e.sync_directory(path) } -> awaitable_of<co::result<void>>;
   { e.list_directory(path) } -> std::same_as<co::result<std::vector<std::string>>>;

@@ -167,6 +167,11 @@ class uring_executor final : public co::scheduler {
     return file_system::rename(from, to);
   }
   co::result<void> remove(const std::string& path) { return file_system::remove(path); }
+  uring::punch_hole_operation punch_hole(file& f, std::uint64_t offset,
+                                         std::uint64_t length) noexcept {
+    return {ring_, f, offset, length};
+  }
+  uring::unlink_operation unlink(const std::string& path) { return {ring_, path}; }
   co::result<void> make_directory(const std::string& path) {
     return file_system::make_directory(path);
   }

@@ -3,8 +3,8 @@
 // The durability model, which durable storage is tested against:
 //  * Data. A write lands in the page cache at once: every later read sees it. It becomes durable
 //    only when an fdatasync of its file, issued after the write, completes (a simulated latency
-//    later). Writes made after the fdatasync was issued are not covered by it. Truncation is
-//    treated like a write.
+//    later). Writes made after the fdatasync was issued are not covered by it. Truncation, and
+//    punching a hole (a write of zeros within the file's size), are treated like a write.
 //  * Names. Creating, renaming or removing a file or directory changes the namespace at once, but
 //    a directory's entries become durable only when a sync_directory of that directory, issued
 //    after the change, completes. Each directory is made durable on its own: a rename between two
@@ -283,6 +283,19 @@ class disk {
   co::result<void> truncate(const file& f, std::uint64_t length) {
     if (auto bad = check(f, f.writable_)) return bad;
     resize(f.node_, length);
+    return {};
+  }
+  // Frees the blocks of [offset, offset + length), within the file's size, which stays: reads there
+  // return zeros. A change like a write of zeros (a crash may tear it as one), durable after a
+  // sync; it needs no space, so never fails for the lack of it.
+  co::result<void> punch_hole(const file& f, std::uint64_t offset, std::uint64_t length) {
+    if (auto bad = check(f, f.writable_)) return bad;
+    file_content& content = nodes_.at(f.node_).content;
+    const std::uint64_t size = content.size();
+    if (offset >= size || length == 0) return {};
+    const std::uint64_t end = offset + std::min(length, size - offset);
+    content.write(++sequence_, offset, std::vector<std::byte>(end - offset));
+    world_->note(owner_, "punch-hole", end - offset);
     return {};
   }
   // Reserving blocks changes nothing a reader or a crash can see: the file keeps its size and

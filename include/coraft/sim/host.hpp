@@ -218,6 +218,20 @@ class host final : public co::scheduler {
     if (!scope_) return co::cancelled();
     return disk_.remove(path);
   }
+  auto punch_hole(file& f, std::uint64_t offset, std::uint64_t length) {
+    return make_immediate<co::result<void>>([this, &f, offset, length]() -> co::result<void> {
+      if (!scope_) return co::cancelled();
+      return disk_.punch_hole(f, offset, length);
+    });
+  }
+  // As remove, when awaited: the name goes at once, and the removal is durable once a
+  // sync_directory issued after it completes (a crash before brings the file back).
+  auto unlink(const std::string& path) {
+    return make_immediate<co::result<void>>([this, path]() -> co::result<void> {
+      if (!scope_) return co::cancelled();
+      return disk_.remove(path);
+    });
+  }
   co::result<void> make_directory(const std::string& path) {
     if (!scope_) return co::cancelled();
     return disk_.make_directory(path);

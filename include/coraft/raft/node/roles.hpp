@@ -143,6 +143,10 @@ co::task<void> node<E, T, S>::run() {
     life.spawn(serve());
     life.spawn(apply_entries());
     life.spawn(play_roles());
+    // A storage with work of its own (file_storage removes the files snapshots made obsolete) does
+    // it for the node's life, off the path of its writes.
+    if constexpr (requires(S& s) { { s.remove_obsolete_files() } -> std::same_as<co::task<void>>; })
+      life.spawn(storage_.remove_obsolete_files());
     co_await life.join();
   } catch (...) {
     failure = std::current_exception();

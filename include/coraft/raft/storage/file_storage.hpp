@@ -19,6 +19,17 @@
 // it is durable, so a crash always leaves the effect of a prefix of the writes: at most the step in
 // progress is partial, as a torn tail that recovery cuts, or a truncation half done.
 //
+// Obsolete files. Once a snapshot is durable, the snapshot it replaces and the segments it covers
+// are no longer needed: recovery ignores them, and removes them as leftovers if they are still
+// there. Removing a segment is slow: unlinking one that holds tens of MiB takes tens of
+// milliseconds on ext4, during which every fdatasync on the same file system waits. So while
+// remove_obsolete_files() runs (a node runs it for its life), the flush only queues them and goes
+// on with the next step, and appends issued after a snapshot never wait for the files it made
+// obsolete; and it frees a segment's blocks a few MiB at a time (punch_hole) before unlinking it,
+// so that the syncs of this storage and of its neighbours on the disk wait at most for a step.
+// Their removals become durable with the directory's next sync. Without it, the flush removes
+// them itself, as part of the snapshot's step.
+//
 // Errors (ENOSPC, EIO, ...). A failed step stops its flush; the flusher, and every caller waiting
 // for a write that flush covered, get the error from durable(). Whatever was durable stays so. The
 // failed step and all after it stay queued, in order, bytes included, and writes issued meanwhile
@@ -50,6 +61,7 @@
 #include "coraft/co/task.hpp"
 #include "coraft/io/contract.hpp"
 #include "coraft/io/errors.hpp"
+#include "coraft/raft/assert.hpp"
 #include "coraft/raft/log.hpp"
 #include "coraft/raft/storage/log_segments.hpp"
 #include "coraft/raft/storage.hpp"
@@ -77,6 +89,7 @@ struct file_storage_statistics {
   std::uint64_t data_syncs = 0;       // syncs of a file's data (fdatasync, or a write that syncs)
   std::uint64_t directory_syncs = 0;  // fsyncs of the data directory
   std::uint64_t torn_bytes_cut = 0;   // bytes of a torn last record that load() cut off
+  std::uint64_t obsolete_files_removed = 0;  // by remove_obsolete_files()
 };
 
 template <class Executor>
@@ -163,6 +176,39 @@ class file_storage {
   }
 
   write_id last_write() const noexcept { return issued_; }
+
+  // Removes the files that durable snapshots made obsolete, as the flushes queue them (see the top
+  // of this file), one unlink at a time. Awaits the queue and each unlink; ends when cancelled. At
+  // most one runs at a time; what it leaves queued is removed by the next snapshot's flush, or by
+  // load() after a restart.
+  co::task<void> remove_obsolete_files() {
+    if (remover_running_)
+      throw std::logic_error("coraft::raft::file_storage: remove_obsolete_files() already runs");
+    remover_running_ = true;
+    struct running {
+      bool* flag;
+      ~running() { *flag = false; }
+    } guard{&remover_running_};
+    for (;;) {
+      while (obsolete_.empty()) {
+        obsolete_queued_.reset();
+        if (!co_await obsolete_queued_.wait()) co_return;
+      }
+      const std::string name = obsolete_.front();
+      if (format::parse_numbered_name(name, format::segment_prefix)) {
+        if (auto freed = co_await free_blocks(name); !freed && co::is_cancelled(freed.error()))
+          co_return;  // stays queued
+      }
+      auto removed = co_await executor_.unlink(path_of(name));
+      // Another error leaves the file behind, harmless: load() removes it as a leftover.
+      if (!removed && co::is_cancelled(removed.error())) co_return;  // stays queued
+      obsolete_.pop_front();
+      ++statistics_.obsolete_files_removed;
+    }
+  }
+
+  // How much of an obsolete segment remove_obsolete_files() frees at a time.
+  static constexpr std::uint64_t free_step = std::uint64_t{4} << 20;
 
   // Resumes once write w and all before it are durable. Awaits the flush in progress and looks
   // again, or performs a flush itself (see the top of this file). Ends ok, with the error of the
@@ -341,7 +387,7 @@ class file_storage {
   // old records behind new ones. Awaits the syncs. `c` belongs to the flush awaiting this.
   co::task<co::result<void>> cut_segment(const segment_cut& c) {
     for (index_t first : c.removed) {
-      if (auto r = remove_file(format::segment_name(first)); !r) co_return r;
+      if (auto r = co_await remove_file(format::segment_name(first)); !r) co_return r;
       if (auto r = co_await sync_directory(); !r) co_return r;
     }
     auto f = co_await segment_file(c.segment, false);
@@ -375,9 +421,15 @@ class file_storage {
     co_return co::result<void>{};
   }
 
-  // Writes snapshot.tmp, syncs it, renames it into place and syncs the directory; only then removes
-  // the snapshot it replaces and the segments it covers, and syncs the directory again. Awaits the
-  // writes and the syncs. `s` belongs to the flush awaiting this.
+  // Writes snapshot.tmp, syncs it, renames it into place and syncs the directory; only then are
+  // the snapshot it replaces and the segments it covers obsolete. They are queued for
+  // remove_obsolete_files() if it runs, or else removed here; then the directory is synced again
+  // (which also makes durable what remove_obsolete_files() removed since the last sync). A
+  // segment starting right after the snapshot (one holding no record) is always removed here: a
+  // later append creates a file of the same name, which must not be removed behind its back. Every
+  // other obsolete file has a name no later write uses: segments start after the snapshot, and
+  // snapshots cover ever higher indexes. Awaits the writes, the removals and the syncs. `s`
+  // belongs to the flush awaiting this.
   co::task<co::result<void>> write_snapshot(const snapshot_write& s) {
     const std::string temporary = path_of(format::snapshot_temporary_name);
     {
@@ -392,11 +444,27 @@ class file_storage {
     if (auto r = executor_.rename(temporary, path_of(format::snapshot_name(s.meta.last_index))); !r)
       co_return r;
     if (auto r = co_await sync_directory(); !r) co_return r;
-    if (stored_snapshot_ && *stored_snapshot_ != s.meta.last_index) {
-      if (auto r = remove_file(format::snapshot_name(*stored_snapshot_)); !r) co_return r;
-    }
+    std::vector<std::string> here;  // removed by this step
+    const auto obsolete = [&](std::string name, bool reusable) {
+      if (segment_file_ && name == format::segment_name(open_segment_)) segment_file_.reset();
+      if (remover_running_ && !reusable) {
+        obsolete_.push_back(std::move(name));
+        obsolete_queued_.set();
+      } else {
+        here.push_back(std::move(name));
+      }
+    };
+    if (stored_snapshot_ && *stored_snapshot_ != s.meta.last_index)
+      obsolete(format::snapshot_name(*stored_snapshot_), false);
     for (index_t first : s.covered) {
-      if (auto r = remove_file(format::segment_name(first)); !r) co_return r;
+      CORAFT_ASSERT(first <= s.meta.last_index + 1, "a covered segment starts after its snapshot");
+      obsolete(format::segment_name(first), first == s.meta.last_index + 1);
+    }
+    if (!remover_running_) {  // what an earlier remover left queued
+      for (; !obsolete_.empty(); obsolete_.pop_front()) here.push_back(std::move(obsolete_.front()));
+    }
+    for (const std::string& name : here) {
+      if (auto r = co_await remove_file(name); !r) co_return r;  // a retry removes it again
     }
     stored_snapshot_ = s.meta.last_index;
     co_return co_await sync_directory();
@@ -449,13 +517,32 @@ class file_storage {
     co_return &*segment_file_;
   }
 
+  // Frees the blocks of the obsolete file `name`, free_step bytes at a time from its end, each step
+  // awaited before the next. Its content no longer matters, so nothing is synced; from the end, so
+  // that after a crash it reads as whole records, then zeros, as a torn tail does (recovery reads a
+  // covered segment only when no later one exists, and then cuts it). Awaits the open and the
+  // punches; ends ok, or with the first error (a file system without hole punching: the unlink
+  // then frees the blocks all at once).
+  co::task<co::result<void>> free_blocks(std::string name) {
+    auto f = co_await executor_.open(path_of(name), O_RDWR);
+    if (!f) co_return f.error();
+    auto size = executor_.file_size(*f);
+    if (!size) co_return size.error();
+    for (std::uint64_t end = *size; end > 0;) {
+      const std::uint64_t start = end > free_step ? end - free_step : 0;
+      if (auto r = co_await executor_.punch_hole(*f, start, end - start); !r) co_return r;
+      end = start;
+    }
+    co_return co::result<void>{};
+  }
+
   // Removes a file of the directory (durable after the next directory sync); one already gone is
-  // fine, as after a retried step.
-  co::result<void> remove_file(const std::string& name) {
+  // fine, as after a retried step. Awaits the unlink, which on io_uring runs off this thread.
+  co::task<co::result<void>> remove_file(std::string name) {
     if (segment_file_ && name == format::segment_name(open_segment_)) segment_file_.reset();
-    auto removed = executor_.remove(path_of(name));
-    if (!removed && removed.error() != std::errc::no_such_file_or_directory) return removed;
-    return {};
+    auto removed = co_await executor_.unlink(path_of(name));
+    if (!removed && removed.error() != std::errc::no_such_file_or_directory) co_return removed;
+    co_return co::result<void>{};
   }
 
   // Makes the directory's entries durable (files created, renamed, removed); awaits the fsync.
@@ -487,6 +574,11 @@ class file_storage {
   std::optional<index_t> stored_snapshot_;  // last index of the snapshot file in place, if any
   std::optional<file> segment_file_;  // the segment last written, kept open
   index_t open_segment_ = 0;          // its first index
+
+  // Files made obsolete by durable snapshots, oldest first, for remove_obsolete_files().
+  std::deque<std::string> obsolete_;
+  co::event obsolete_queued_;     // set when a name is queued
+  bool remover_running_ = false;  // remove_obsolete_files() runs: the flush queues, not removes
 
   // Group commit.
   bool flushing_ = false;              // a durable() call is performing a flush
