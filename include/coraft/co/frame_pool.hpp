@@ -34,14 +34,18 @@ class frame_pool {
   static void* allocate(std::size_t size) {
 #if CORAFT_POOLING
     const std::size_t c = size_class(size);
-    if (c < size_classes && !thread_done) {
-      free_lists& mine = lists();
-      if (free_frame* f = mine.head[c]) {
-        mine.head[c] = f->next;
-        --mine.count[c];
-        return f;
+    if (c < size_classes) {
+      if (!thread_done) {
+        free_lists& mine = lists();
+        if (free_frame* f = mine.head[c]) {
+          mine.head[c] = f->next;
+          --mine.count[c];
+          return f;
+        }
       }
-      return ::operator new((c + 1) * granule);  // the class's full size, so any of it may reuse it
+      // The class's full size, even once this thread's lists are gone: a frame may end on another
+      // thread, whose lists then hand its memory to any frame of the class.
+      return ::operator new((c + 1) * granule);
     }
 #endif
     return ::operator new(size);

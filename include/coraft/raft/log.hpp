@@ -45,6 +45,8 @@ class log_window {
     return at(i).term;
   }
 
+  // The reference lasts until the window next changes: an append may move every entry (the
+  // entries live in one ring buffer), so copy what must outlive one.
   const log_entry& at(index_t i) const {
     if (!contains(i)) {
       throw std::out_of_range("coraft::raft::log_window: no entry " + std::to_string(i) +

@@ -60,7 +60,7 @@ class shared_bytes {
   static shared_bytes copy_of(std::span<const std::byte> data) {
     if (data.empty()) return {};
 #if CORAFT_POOLING
-    if (data.size() <= arena::largest_cut) return arena::mine().copy(data);
+    if (data.size() <= arena::largest_cut && !arena::thread_done) return arena::mine().copy(data);
 #endif
     block* made = block::with_room(data.size());
     std::memcpy(made->inline_bytes(), data.data(), data.size());
@@ -172,8 +172,12 @@ class shared_bytes {
     arena(const arena&) = delete;
     arena& operator=(const arena&) = delete;
     ~arena() {
-      if (current_) current_->release();
+      thread_done = true;  // copies made after this, by later thread_local destructors, get blocks of their own
+      if (current_) std::exchange(current_, nullptr)->release();
     }
+
+    // Set when this thread's arena is gone (trivially destructible, so readable until the end).
+    static inline thread_local bool thread_done = false;
 
     shared_bytes copy(std::span<const std::byte> data) {
       if (!current_ || used_ + data.size() > block_bytes) {

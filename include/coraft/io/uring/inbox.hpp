@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
-#include <stdexcept>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -70,31 +69,34 @@ class inbox {
   // while these run wait for the next turn, so a function that posts itself cannot starve the loop.
   // If one throws, the ones after it stay queued and the exception goes to whoever drives the loop.
   std::size_t run_posted() {
-    // The two queues trade places, so that both keep their capacity: no allocation per turn.
-    if (!running_.empty())
-      throw std::logic_error("coraft::io::uring::inbox: run_posted() called from a posted function");
+    // The two queues trade places, so that both keep their capacity: no allocation per turn. A
+    // posted function may drive the loop itself (a scope's destructor waits for its children so):
+    // that nested turn takes the queue into a vector of its own.
+    std::vector<std::function<void()>> nested;
+    std::vector<std::function<void()>>& batch = running_.empty() ? running_ : nested;
     {
       std::lock_guard lock(mutex_);
-      running_.swap(queue_);
+      batch.swap(queue_);
     }
     std::size_t ran = 0;
     struct requeue_rest {
       inbox* self;
+      std::vector<std::function<void()>>* batch;
       std::size_t* ran;
       ~requeue_rest() {
-        auto& batch = self->running_;
-        if (*ran < batch.size()) {
+        if (*ran < batch->size()) {
           std::lock_guard lock(self->mutex_);
-          self->queue_.insert(self->queue_.begin(),
-                              std::make_move_iterator(batch.begin() + static_cast<std::ptrdiff_t>(*ran)),
-                              std::make_move_iterator(batch.end()));
+          self->queue_.insert(
+              self->queue_.begin(),
+              std::make_move_iterator(batch->begin() + static_cast<std::ptrdiff_t>(*ran)),
+              std::make_move_iterator(batch->end()));
           self->wake();
         }
-        batch.clear();
+        batch->clear();
       }
-    } on_exit{this, &ran};
-    while (ran < running_.size()) {
-      auto fn = std::move(running_[ran]);
+    } on_exit{this, &batch, &ran};
+    while (ran < batch.size()) {
+      auto fn = std::move(batch[ran]);
       ++ran;
       fn();
     }
@@ -127,7 +129,7 @@ class inbox {
   std::vector<std::function<void()>> queue_;  // guarded by mutex_
 
   // Executor thread only:
-  std::vector<std::function<void()>> running_;  // the turn run_posted() is taking
+  std::vector<std::function<void()>> running_;  // the outermost turn run_posted() is taking
   ring* ring_ = nullptr;
   reader reader_{this};
   std::uint64_t wake_count_ = 0;  // written by the kernel while the read is in flight

@@ -14,8 +14,17 @@ struct node<E, T, S>::pending_proposal {
   term_t term = 0;
   std::error_code outcome;  // set when settled: ok (committed) or why not
   co::event settled;
-  pending_proposal* earlier = nullptr;  // neighbours in the node's list, while waiting
+  node* listed_in = nullptr;  // the node whose list holds it, while waiting
+  pending_proposal* earlier = nullptr;  // its neighbours there
   pending_proposal* later = nullptr;
+
+  pending_proposal() = default;
+  pending_proposal(const pending_proposal&) = delete;
+  pending_proposal& operator=(const pending_proposal&) = delete;
+  // A proposer's frame destroyed while it waits takes its proposal out of the list.
+  ~pending_proposal() {
+    if (listed_in) listed_in->delist_proposal(*this);
+  }
 };
 
 // Each proposer below is one coroutine frame, holding its pending_proposal: admit() appends the
@@ -66,6 +75,8 @@ template <class E, transport T, storage S>
 void node<E, T, S>::enlist_proposal(pending_proposal& pending) noexcept {
   pending_proposal* before = last_proposal_;
   while (before && before->index > pending.index) before = before->earlier;
+  CORAFT_ASSERT(!pending.listed_in, "a proposal is listed once");
+  pending.listed_in = this;
   pending.earlier = before;
   pending.later = before ? before->later : first_proposal_;
   (before ? before->later : first_proposal_) = &pending;
@@ -78,6 +89,7 @@ void node<E, T, S>::delist_proposal(pending_proposal& pending) noexcept {
   (pending.earlier ? pending.earlier->later : first_proposal_) = pending.later;
   (pending.later ? pending.later->earlier : last_proposal_) = pending.earlier;
   pending.earlier = pending.later = nullptr;
+  pending.listed_in = nullptr;
 }
 
 // What an admitted proposal became, once its wait for settled ended with `waited`. Cancelled

@@ -518,8 +518,8 @@ class file_storage {
   }
 
   // Frees the blocks of the obsolete file `name`, free_step bytes at a time from its end, each step
-  // awaited before the next. Its content no longer matters, so nothing is synced; from the end, so
-  // that after a crash it reads as whole records, then zeros, as a torn tail does (recovery reads a
+  // synced before the next: from the end, and in that order, so that after a crash it reads as
+  // whole records, then zeros, as a torn tail does (recovery reads a
   // covered segment only when no later one exists, and then cuts it). Awaits the open and the
   // punches; ends ok, or with the first error (a file system without hole punching: the unlink
   // then frees the blocks all at once).
@@ -531,6 +531,9 @@ class file_storage {
     for (std::uint64_t end = *size; end > 0;) {
       const std::uint64_t start = end > free_step ? end - free_step : 0;
       if (auto r = co_await executor_.punch_hole(*f, start, end - start); !r) co_return r;
+      // Each hole durable before the next is punched: in any order else, a crash could leave a
+      // hole between records, which no torn tail explains.
+      if (auto r = co_await executor_.fdatasync(*f); !r) co_return r;
       end = start;
     }
     co_return co::result<void>{};
