@@ -62,6 +62,8 @@ class frame_pool {
         return;
       }
     }
+#else
+    (void)size;
 #endif
     ::operator delete(frame);
   }
