@@ -15,7 +15,6 @@
 #include <cstddef>
 #include <cstring>
 #include <span>
-#include <vector>
 
 #include "coraft/co/result.hpp"
 #include "coraft/co/task.hpp"
