@@ -6,6 +6,7 @@ coraft_packages=(
   meson ninja-build pkg-config      # the build
   liburing-dev                      # io_uring
   libboost1.81-dev                  # Boost.Describe (Boost >= 1.77)
+  libboost-program-options1.81-dev  # coraft-kv's command line (the library does not use it)
   doctest-dev                       # the test framework
   python3                           # summarises test logs, runs the process tests
   redis-server redis-tools python3-redis  # real Redis clients (and a Redis to compare replies with)

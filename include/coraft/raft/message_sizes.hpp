@@ -72,13 +72,12 @@ inline std::size_t largest_chunk_fitting(std::size_t max_message_bytes) {
 
 // Throws std::invalid_argument, naming the option to change, unless a node with options `o` keeps
 // every request it sends within `max_message_bytes` (its transport's largest message) and can
-// always send its largest entry.
+// always send its largest entry. Assumes validate(o) passed.
 inline void check_message_sizes(const options& o, std::size_t max_message_bytes) {
   auto refuse = [](const std::string& why) {
     throw std::invalid_argument("coraft::raft::node: " + why);
   };
   using std::to_string;
-  if (o.max_entries_per_append == 0) refuse("max_entries_per_append must be at least 1");
   if (o.max_bytes_per_append > max_message_bytes)
     refuse("max_bytes_per_append (" + to_string(o.max_bytes_per_append) +
            ") exceeds the largest message the transport carries (" + to_string(max_message_bytes) +
@@ -90,7 +89,6 @@ inline void check_message_sizes(const options& o, std::size_t max_message_bytes)
            to_string(largest_entry_fitting(o.max_bytes_per_append)) +
            ", or raise max_bytes_per_append to at least " +
            to_string(single_entry_append_size(o.max_entry_bytes)));
-  if (o.snapshot_chunk_bytes == 0) refuse("snapshot_chunk_bytes must be at least 1");
   if (install_snapshot_overhead(o.snapshot_chunk_bytes) + o.snapshot_chunk_bytes > max_message_bytes)
     refuse("snapshot_chunk_bytes (" + to_string(o.snapshot_chunk_bytes) +
            ") makes InstallSnapshot requests larger than the transport carries (" +

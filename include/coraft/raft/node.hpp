@@ -137,7 +137,8 @@ class node {
   node(Executor& executor, Transport& transport, Storage& storage, node_id id,
        membership_start start, options opts = {})
       : executor_(executor), transport_(transport), storage_(storage), id_(id),
-        bootstrap_(std::move(start.bootstrap)), options_(opts), applied_(opts.apply_capacity),
+        bootstrap_(std::move(start.bootstrap)), options_(validated(opts)),
+        applied_(options_.apply_capacity),
         election_random_(opts.random_seed ^ (0xa0761d6478bd642fULL * (id + 1))) {
     if (id == nobody) throw std::invalid_argument("coraft::raft::node: id 0 is reserved");
     if (bootstrap_) {
@@ -148,9 +149,6 @@ class node {
         throw std::invalid_argument("coraft::raft::node: the initial configuration needs a cluster id");
     }
     check_message_sizes(options_, transport_.max_message_bytes());
-    check_lease_options(options_.lease_reads, options_.withhold_votes, options_.check_quorum,
-                        options_.lease_clock_drift, options_.election_timeout,
-                        options_.heartbeat_interval);
   }
   // A member of a new cluster of voters: this node and `peers` (initial_configuration).
   node(Executor& executor, Transport& transport, Storage& storage, node_id id,

@@ -5,6 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "coraft/raft/option_checks.hpp"
+#include "coraft/raft/rules.hpp"
+
 namespace coraft::raft {
 
 using namespace std::chrono_literals;
@@ -12,7 +15,8 @@ using namespace std::chrono_literals;
 struct options {
   // T: each election timeout is drawn uniformly from [T, 2T), so that split votes break (§5.2).
   std::chrono::nanoseconds election_timeout = 150ms;
-  // H: the leader's heartbeat interval; must be well below T.
+  // H: the leader's heartbeat interval; at most T / 2, so that a follower hears at least one
+  // heartbeat before its timer fires even when one is late.
   std::chrono::nanoseconds heartbeat_interval = 50ms;
   // The largest command payload propose() and start() accept; larger ones fail with
   // errc::entry_too_large. An entry must fit in one AppendEntries, which must fit in one message of
@@ -81,5 +85,40 @@ struct options {
   // Seeds the election-timeout randomness (mixed with the node id): fixed seeds replay runs.
   std::uint64_t random_seed = 0x9e3779b97f4a7c15ULL;
 };
+
+// Throws std::invalid_argument, naming the option and the rule, unless every option has a value a
+// node can run with. The node's constructor calls it, then checks the sizes against its
+// transport's largest message (check_message_sizes in message_sizes.hpp).
+inline void validate(const options& o) {
+  using namespace option_checks;
+  constexpr const char* owner = "coraft::raft::options";
+  require_duration(owner, "election_timeout", o.election_timeout);
+  require_duration(owner, "heartbeat_interval", o.heartbeat_interval);
+  if (o.heartbeat_interval * 2 > o.election_timeout)
+    refuse(owner, "heartbeat_interval", to_text(o.heartbeat_interval),
+           "must be at most half of election_timeout (" + to_text(o.election_timeout) +
+               "): a follower would start elections while the leader is alive");
+  require_at_least(owner, "max_entry_bytes", o.max_entry_bytes, 1);
+  require_at_least(owner, "max_entries_per_append", o.max_entries_per_append, 1,
+                   "no request could carry an entry");
+  require_at_least(owner, "max_bytes_per_append", o.max_bytes_per_append, 1);
+  require_at_least(owner, "max_appends_in_flight", o.max_appends_in_flight, 1,
+                   "nothing would be replicated");
+  require_at_least(owner, "snapshot_chunk_bytes", o.snapshot_chunk_bytes, 1,
+                   "no snapshot could be sent");
+  require_duration(owner, "max_storage_retry_interval", o.max_storage_retry_interval);
+  require_duration(owner, "leader_storage_failure_limit", o.leader_storage_failure_limit);
+  require_at_least(owner, "apply_capacity", o.apply_capacity, 1, "nothing would be applied");
+  require_at_least(owner, "learner_catch_up_entries", o.learner_catch_up_entries, 1,
+                   "a learner would never be promoted while the leader's log grows");
+  check_lease_options(o.lease_reads, o.withhold_votes, o.check_quorum, o.lease_clock_drift,
+                      o.election_timeout, o.heartbeat_interval);
+}
+
+// `o`, once validate(o) has passed: for constructors that check their options first.
+inline const options& validated(const options& o) {
+  validate(o);
+  return o;
+}
 
 }  // namespace coraft::raft

@@ -63,6 +63,7 @@
 #include "coraft/io/errors.hpp"
 #include "coraft/raft/assert.hpp"
 #include "coraft/raft/log.hpp"
+#include "coraft/raft/option_checks.hpp"
 #include "coraft/raft/storage/log_segments.hpp"
 #include "coraft/raft/storage.hpp"
 #include "coraft/raft/storage/format.hpp"
@@ -83,6 +84,15 @@ struct file_storage_options {
   bool preallocate_segments = true;
 };
 
+// Throws std::invalid_argument, naming the option and the rule, unless every option has a value
+// the storage can run with. The storage's constructor calls it. A record larger than segment_size
+// is not refused: it closes the segment it starts in.
+inline void validate(const file_storage_options& o) {
+  option_checks::require_at_least("coraft::raft::file_storage_options", "segment_size",
+                                  o.segment_size, format::record_header_size,
+                                  "a segment must hold at least one record's header");
+}
+
 // Counters for tests and benchmarks.
 struct file_storage_statistics {
   std::uint64_t flushes = 0;          // group commits started
@@ -100,7 +110,9 @@ class file_storage {
 
   // The executor outlives the storage. `directory` is created by load() if missing.
   file_storage(Executor& executor, std::string directory, file_storage_options options = {})
-      : executor_(executor), directory_(std::move(directory)), options_(options) {}
+      : executor_(executor), directory_(std::move(directory)), options_(options) {
+    validate(options_);
+  }
   file_storage(const file_storage&) = delete;
   file_storage& operator=(const file_storage&) = delete;
 

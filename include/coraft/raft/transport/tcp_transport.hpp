@@ -86,7 +86,7 @@ class tcp_transport {
   // (a member waiting to join knows only its own); configure() brings in the others.
   tcp_transport(Executor& executor, node_id self, std::map<node_id, io::endpoint> members,
                 tcp::options opts = {})
-      : executor_(executor), self_(self), options_(std::move(opts)),
+      : executor_(executor), self_(self), options_(tcp::validated(std::move(opts))),
         inbox_(options_.inbox_capacity), jitter_(0x9e3779b97f4a7c15ULL * (self + 1)) {
     auto own = members.find(self);
     if (own == members.end())

@@ -5,8 +5,10 @@
 #include <cstddef>
 #include <cstdio>
 #include <functional>
+#include <stdexcept>
 #include <string>
 
+#include "coraft/raft/option_checks.hpp"
 #include "coraft/wire/frame.hpp"
 
 namespace coraft::raft::tcp {
@@ -44,5 +46,39 @@ struct options {
     std::fprintf(stderr, "coraft: %s\n", line.c_str());
   };
 };
+
+// Throws std::invalid_argument, naming the option and the rule, unless every option has a value
+// the transport can run with. The transport's constructor calls it.
+inline void validate(const options& o) {
+  using namespace option_checks;
+  constexpr const char* owner = "coraft::raft::tcp::options";
+  require_duration(owner, "rpc_timeout", o.rpc_timeout);
+  require_duration(owner, "connect_timeout", o.connect_timeout);
+  require_duration(owner, "reconnect_min", o.reconnect_min);
+  require_duration(owner, "reconnect_max", o.reconnect_max);
+  if (o.reconnect_max < o.reconnect_min)
+    refuse(owner, "reconnect_max", to_text(o.reconnect_max),
+           "must be at least reconnect_min (" + to_text(o.reconnect_min) + ")");
+  require_duration(owner, "hello_timeout", o.hello_timeout);
+  require_at_least(owner, "frames.max_payload_size", o.frames.max_payload_size, 1);
+  require_at_least(owner, "max_queued_bytes_per_peer", o.max_queued_bytes_per_peer,
+                   o.frames.max_payload_size,
+                   "frames.max_payload_size, so that the largest request can wait behind others");
+  require_at_least(owner, "max_reply_backlog_bytes", o.max_reply_backlog_bytes, 4096,
+                   "a peer that reads its replies normally would be disconnected");
+  require_at_least(owner, "inbox_capacity", o.inbox_capacity, 1, "every request would be dropped");
+  require_at_least(owner, "max_bytes_per_write", o.max_bytes_per_write, 1,
+                   "nothing would be written");
+  if (!o.log)
+    throw std::invalid_argument(std::string(owner) +
+                                ": log must be callable (to silence the transport, give it a "
+                                "function that ignores its line)");
+}
+
+// `o`, once validate(o) has passed: for the transport's constructor.
+inline options validated(options o) {
+  validate(o);
+  return o;
+}
 
 }  // namespace coraft::raft::tcp
