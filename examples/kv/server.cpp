@@ -2,8 +2,12 @@
 //
 //   coraft-kv --id 1 --peers 1=127.0.0.1:7001/127.0.0.1:6381,2=127.0.0.1:7002/127.0.0.1:6382,...
 //             --listen 127.0.0.1:6381 --data /var/lib/coraft-kv/1 [--snapshot-entries 10000]
-//             [--max-entry-bytes 1048576] [--reads index|lease|log]
+//             [--max-entry-bytes 1048576] [--reads index|lease|log] [--cluster-id coraft-kv]
 //   coraft-kv --id 4 --join --raft-listen 127.0.0.1:7004 --listen 127.0.0.1:6384 --data DIR
+//   coraft-kv --help | --version
+//
+// command_line.hpp reads the flags; identity.hpp keeps the data directory to one cluster and one
+// member id.
 //
 // --peers names a new cluster's first members, each with its Raft address and, after a slash, its
 // client address (optional: a leader puts its own into the configuration itself). It is read on an
@@ -75,6 +79,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <deque>
 #include <map>
 #include <memory>
@@ -86,6 +91,8 @@
 #include <variant>
 #include <vector>
 
+#include "command_line.hpp"
+#include "identity.hpp"
 #include "resp.hpp"
 #include "store.hpp"
 
@@ -101,25 +108,8 @@ using coraft::raft::term_t;
 constexpr auto commit_wait = 5s;  // a command not applied by then is answered with TRYAGAIN
 constexpr auto leader_wait = 2s;  // how long a follower waits to learn where the leader is
 
-// Where read-only commands are served from (--reads).
-enum class read_mode { index, lease, log };
-
-inline const char* to_string(read_mode mode) {
-  switch (mode) {
-    case read_mode::index: return "index";
-    case read_mode::lease: return "lease";
-    case read_mode::log: return "log";
-  }
-  return "?";
-}
-
-struct settings {
-  coraft::raft::server_config raft;
-  read_mode reads = read_mode::index;
-  coraft::io::endpoint listen;
-  std::optional<coraft::io::endpoint> raft_listen;  // --raft-listen
-  std::uint64_t snapshot_entries = 10'000;
-};
+using kv::read_mode;
+using kv::settings;
 
 // A client connection waiting for the entry it appended at some index.
 struct waiter {
@@ -974,100 +964,9 @@ class kv_server {
   std::uint64_t commands_logged_ = 0;   // ... and the commands they hold (several in a batch)
 };
 
-[[noreturn]] void usage(const std::string& problem) {
-  std::fprintf(stderr,
-               "coraft-kv: %s\nusage: coraft-kv --id N (--peers ID=HOST:PORT[/CLIENT-HOST:PORT],... | "
-               "--join --raft-listen HOST:PORT) --listen HOST:PORT --data DIR "
-               "[--snapshot-entries N] [--max-entry-bytes N] [--reads index|lease|log]\n",
-               problem.c_str());
+[[noreturn]] void refuse_command_line(const std::string& problem) {
+  std::fprintf(stderr, "coraft-kv: %s\n(coraft-kv --help lists every flag)\n", problem.c_str());
   std::exit(2);
-}
-
-std::uint64_t number(std::string_view text, const char* what) {
-  std::uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size()) usage(std::string("bad ") + what);
-  return value;
-}
-
-settings parse(int argc, char** argv) {
-  settings s;
-  std::map<coraft::raft::node_id, std::string> client_addresses;
-  for (int i = 1; i < argc; i += 2) {
-    std::string_view flag = argv[i];
-    if (flag == "--join") {  // the one flag without a value
-      s.raft.join = true;
-      --i;
-      continue;
-    }
-    if (i + 1 >= argc) usage("flag " + std::string(flag) + " needs a value");
-    std::string_view value = argv[i + 1];
-    if (flag == "--id") {
-      s.raft.id = static_cast<coraft::raft::node_id>(number(value, "--id"));
-    } else if (flag == "--peers") {
-      while (!value.empty()) {
-        auto item = value.substr(0, value.find(','));
-        value.remove_prefix(std::min(value.size(), item.size() + 1));
-        auto equals = item.find('=');
-        if (equals == std::string_view::npos) usage("bad --peers item " + std::string(item));
-        const auto id = static_cast<coraft::raft::node_id>(number(item.substr(0, equals), "peer id"));
-        auto addresses = item.substr(equals + 1);
-        const auto slash = addresses.find('/');
-        auto address = coraft::io::endpoint::parse(addresses.substr(0, slash));
-        if (!address) usage("bad address " + std::string(item));
-        if (slash != std::string_view::npos) {
-          auto client = coraft::io::endpoint::parse(addresses.substr(slash + 1));
-          if (!client) usage("bad client address " + std::string(item));
-          client_addresses[id] = client->to_string();
-        }
-        s.raft.members[id] = *address;
-      }
-    } else if (flag == "--raft-listen") {
-      auto address = coraft::io::endpoint::parse(value);
-      if (!address) usage("bad --raft-listen address");
-      s.raft_listen = *address;
-    } else if (flag == "--listen") {
-      auto address = coraft::io::endpoint::parse(value);
-      if (!address) usage("bad --listen address");
-      s.listen = *address;
-    } else if (flag == "--data") {
-      s.raft.data_directory = value;
-    } else if (flag == "--snapshot-entries") {
-      s.snapshot_entries = std::max<std::uint64_t>(1, number(value, "--snapshot-entries"));
-    } else if (flag == "--reads") {
-      if (value == "index") s.reads = read_mode::index;
-      else if (value == "lease") s.reads = read_mode::lease;
-      else if (value == "log") s.reads = read_mode::log;
-      else usage("--reads takes index, lease or log");
-      s.raft.node.lease_reads = s.reads == read_mode::lease;
-    } else if (flag == "--max-entry-bytes") {
-      // The requests that carry entries grow with it; the node checks that the transport's frames
-      // still carry them.
-      auto& node = s.raft.node;
-      node.max_entry_bytes = number(value, "--max-entry-bytes");
-      node.max_bytes_per_append = std::max(node.max_bytes_per_append,
-                                           coraft::raft::single_entry_append_size(node.max_entry_bytes));
-    } else {
-      usage("unknown flag " + std::string(flag));
-    }
-  }
-  if (s.raft.id == 0) usage("--id is required, a number above 0");
-  if (s.listen.port == 0) usage("--listen is required");
-  if (s.raft.join) {
-    if (!s.raft.members.empty()) usage("--join and --peers exclude each other");
-    if (!s.raft_listen) usage("--join needs --raft-listen, the address the others reach it at");
-    s.raft.members[s.raft.id] = *s.raft_listen;
-  } else {
-    if (!s.raft.members.contains(s.raft.id)) usage("--peers must list this member's --id");
-    if (s.raft_listen && s.raft_listen->to_string() != s.raft.members[s.raft.id].to_string())
-      usage("--raft-listen differs from this member's address in --peers");
-    // Every first member must start from the same configuration: the client addresses are the
-    // ones --peers gives (a leader missing its own publishes it, publish_address).
-    for (auto& [id, address] : client_addresses) s.raft.info[id] = coraft::raft::to_bytes(address);
-  }
-  if (s.raft.data_directory.empty()) usage("--data is required");
-  s.raft.transport.log = [](const std::string&) {};  // peers come and go; nothing to report
-  return s;
 }
 
 // Runs the Raft member; a failure (address taken, damaged data directory) ends the program.
@@ -1083,15 +982,23 @@ task<void> run_or_exit(raft_server& raft) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  settings config = parse(argc, argv);
-  executor ex;
-  // Right after a crash the address may be held for a moment by the dead process's io_uring.
-  auto listener = coraft::co::block_on(ex, coraft::io::listen_when_free(ex, config.listen));
-  if (!listener) {
-    std::fprintf(stderr, "coraft-kv: cannot listen on %s: %s\n", config.listen.to_string().c_str(),
-                 listener.error().message().c_str());
-    return 1;
+  kv::command_line line;
+  try {
+    line = kv::parse_command_line(argc, argv);
+  } catch (const kv::bad_command_line& e) {
+    refuse_command_line(e.what());
   }
+  if (line.what == kv::command_line::action::help) {
+    std::cout << "coraft-kv: a replicated key-value store that speaks Redis's protocol.\n\n"
+              << kv::flags() << "\n" << kv::examples;
+    return 0;
+  }
+  if (line.what == kv::command_line::action::version) {
+    std::cout << "coraft-kv " << CORAFT_VERSION << "\n";
+    return 0;
+  }
+  settings& config = line.config;
+  executor ex;
   std::optional<raft_server> member;
   try {
     member.emplace(ex, config.raft);
@@ -1099,7 +1006,20 @@ int main(int argc, char** argv) {
     // The node names its own options; max_bytes_per_append follows --max-entry-bytes here.
     std::string why = e.what();
     if (why.find("max_bytes_per_append") != std::string::npos) why += " (lower --max-entry-bytes)";
-    usage(why);
+    refuse_command_line(why);
+  }
+  try {
+    kv::claim_data_directory(config.raft.data_directory, {config.cluster_name, config.raft.id});
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "coraft-kv: %s\n", e.what());
+    return 1;
+  }
+  // Right after a crash the address may be held for a moment by the dead process's io_uring.
+  auto listener = coraft::co::block_on(ex, coraft::io::listen_when_free(ex, config.listen));
+  if (!listener) {
+    std::fprintf(stderr, "coraft-kv: cannot listen on %s: %s\n", config.listen.to_string().c_str(),
+                 listener.error().message().c_str());
+    return 1;
   }
   raft_server& raft = *member;
   kv_server kv(ex, raft, config);
