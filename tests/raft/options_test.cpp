@@ -1,5 +1,5 @@
-// Options validated at construction: every bad value of raft::options, tcp::options and
-// file_storage_options is refused, by validate() and by the constructor of what it configures,
+// Options validated at construction: every bad value of raft::options, tcp::options,
+// file_storage_options and server_config is refused, by validate() and by the constructor of what it configures,
 // with a message that names the option and the rule.
 #include <doctest/doctest.h>
 
@@ -172,9 +172,21 @@ TEST_CASE("OptionsValidation: a segment too small for a record's header is refus
   CHECK_NOTHROW(raft::validate(o));
 }
 
-TEST_CASE("OptionsValidation: a raft::server refuses bad node options through its node") {
+TEST_CASE("OptionsValidation: a raft::server refuses a bad server_config, and bad options of its node") {
   server_rig rig;
-  raft::server_config config = server_rig::valid_config();
-  config.node.election_timeout = 0ns;
-  check_names(rig.construct(config), {"coraft::raft::options: election_timeout (0ms) must be positive"});
+  auto refused = [&](const std::function<void(raft::server_config&)>& spoil) {
+    raft::server_config config = server_rig::valid_config();
+    spoil(config);
+    const std::string by_validate = refusal([&] { raft::validate(config); });
+    CHECK(rig.construct(config) == by_validate);
+    return by_validate;
+  };
+  check_names(refused([](auto& c) { c.id = 0; }),
+              {"coraft::raft::server_config: id (0) is reserved"});
+  check_names(refused([](auto& c) { c.id = 2; }),
+              {"coraft::raft::server_config: members (1 addresses)", "own address (id 2)"});
+  check_names(refused([](auto& c) { c.data_directory.clear(); }),
+              {"coraft::raft::server_config: data_directory must name a directory"});
+  check_names(refused([](auto& c) { c.node.election_timeout = 0ns; }),
+              {"coraft::raft::options: election_timeout (0ms) must be positive"});
 }

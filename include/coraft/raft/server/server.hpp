@@ -15,6 +15,7 @@
 #include <chrono>
 #include <exception>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -25,6 +26,7 @@
 #include "coraft/co/task.hpp"
 #include "coraft/io/contract.hpp"
 #include "coraft/io/listen.hpp"
+#include "coraft/raft/option_checks.hpp"
 #include "coraft/raft/storage/file_storage.hpp"
 #include "coraft/raft/node.hpp"
 #include "coraft/raft/options.hpp"
@@ -49,6 +51,28 @@ struct server_config {
   file_storage_options storage;
 };
 
+// Throws std::invalid_argument, naming the field and the rule, unless a server can be built from
+// `c`: its own fields here, then each part's options (validate of options, tcp::options and
+// file_storage_options). The server's constructor calls it first.
+inline void validate(const server_config& c) {
+  constexpr const char* owner = "coraft::raft::server_config";
+  if (c.id == nobody) option_checks::refuse(owner, "id", "0", "is reserved: number members from 1");
+  if (!c.members.contains(c.id))
+    option_checks::refuse(owner, "members", std::to_string(c.members.size()) + " addresses",
+                          "must hold this member's own address (id " + std::to_string(c.id) + ")");
+  if (c.data_directory.empty())
+    throw std::invalid_argument(std::string(owner) + ": data_directory must name a directory");
+  validate(c.node);
+  tcp::validate(c.transport);
+  validate(c.storage);
+}
+
+// `c`, once validate(c) has passed: for the server's constructor.
+inline server_config validated(server_config c) {
+  validate(c);
+  return c;
+}
+
 template <io::executor Executor>
 class server {
  public:
@@ -57,12 +81,18 @@ class server {
   using node_type = raft::node<Executor, transport_type, storage_type>;
 
   server(Executor& executor, server_config config)
-      : executor_(executor), transport_(executor, config.id, config.members, std::move(config.transport)),
-        storage_(executor, config.data_directory, config.storage),
-        node_(executor, transport_, storage_, config.id, start_of(config), config.node) {}
+      : server(executor, validated(std::move(config)), already_validated{}) {}
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
+ private:
+  struct already_validated {};
+  server(Executor& executor, server_config config, already_validated)
+      : executor_(executor), transport_(executor, config.id, config.members, std::move(config.transport)),
+        storage_(executor, config.data_directory, config.storage),
+        node_(executor, transport_, storage_, config.id, start_of(config), config.node) {}
+
+ public:
   // Binds the member's address (retrying "address in use" for a few seconds after a crash, see
   // io/listen.hpp), then runs the transport and the node until cancelled or until
   // node().shutdown(); ends once both have stopped. Throws std::system_error when the address cannot
