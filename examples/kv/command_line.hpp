@@ -201,7 +201,10 @@ inline command_line parse_command_line(int argc, const char* const* argv) {
   po::variables_map given;
   try {
     const po::options_description known = flags();  // parsed refers to it
-    const po::parsed_options parsed = po::command_line_parser(argc, argv).options(known).run();
+    // No guessing: a prefix of a flag (--snap) is an unknown flag, not the one it might mean.
+    const auto style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+    const po::parsed_options parsed =
+        po::command_line_parser(argc, argv).options(known).style(style).run();
     std::map<std::string, int> occurrences;
     for (const po::option& flag : parsed.options)
       if (++occurrences[flag.string_key] == 2)

@@ -61,6 +61,8 @@ def check_refusals(binary, directory):
 
     cases = [
         (["--bogus", "1"] + with_flags(), ["unrecognised option '--bogus'"]),
+        (with_flags() + ["--snap", "5"], ["unrecognised option '--snap'"]),
+        (with_flags() + ["--id=1"], ["--id is given more than once"]),
         (with_flags() + ["--id"], ["the required argument for option '--id' is missing"]),
         (with_flags(id="abc"), ["'abc' of --id is not a whole number"]),
         (with_flags(id="-3"), ["'-3' of --id is not a whole number"]),

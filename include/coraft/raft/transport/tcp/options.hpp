@@ -61,9 +61,9 @@ inline void validate(const options& o) {
            "must be at least reconnect_min (" + to_text(o.reconnect_min) + ")");
   require_duration(owner, "hello_timeout", o.hello_timeout);
   require_at_least(owner, "frames.max_payload_size", o.frames.max_payload_size, 1);
-  require_at_least(owner, "max_queued_bytes_per_peer", o.max_queued_bytes_per_peer,
-                   o.frames.max_payload_size,
-                   "frames.max_payload_size, so that the largest request can wait behind others");
+  // A request larger than the bound is still sent when nothing else waits.
+  require_at_least(owner, "max_queued_bytes_per_peer", o.max_queued_bytes_per_peer, 1,
+                   "a request would be refused whenever another waits to be written");
   require_at_least(owner, "max_reply_backlog_bytes", o.max_reply_backlog_bytes, 4096,
                    "a peer that reads its replies normally would be disconnected");
   require_at_least(owner, "inbox_capacity", o.inbox_capacity, 1, "every request would be dropped");
