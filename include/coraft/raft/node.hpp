@@ -318,6 +318,7 @@ class node {
 
   // Replication (leader side).
   co::task<void> replicate(peer_replication* replica, leader_state* leading);
+  co::task<void> wake_replicator_in_time(peer_replication* replica);
   void learn_incarnation(peer_replication& replica, incarnation_t incarnation, leader_state& leading);
   void bind_incarnations(leader_state& leading);
   co::task<void> send_append(peer_replication* replica, append_entries_args args,

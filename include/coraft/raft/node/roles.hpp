@@ -17,7 +17,13 @@ struct node<E, T, S>::peer_replication {
       : peer(id), progress(leader_last_index, max_in_flight), heard_at(since) {}
   node_id peer = nobody;
   peer_progress progress;
-  co::event wake;           // new entries, a reply, or a step back to probing
+  co::event wake;           // new entries, a reply, a step back to probing, or the alarm
+  // When the replicator wants waking if nothing else wakes it first (a heartbeat's time, a
+  // pause's end); its alarm (replication.hpp) sets `wake` then. `alarm_moved` tells the alarm
+  // that the time moved earlier than the one it sleeps until.
+  io::time_point wake_at = io::time_point::max();
+  io::time_point alarm_set_for = io::time_point::max();
+  co::event alarm_moved;
   io::time_point heard_at;  // the last reply of this term (CheckQuorum); when replication to it
                             // began until the first
   co::event progressed;     // set when the match index grows (a transfer awaits it)
