@@ -114,15 +114,14 @@ class tcp_transport {
   io::endpoint local_endpoint() const { return listener_ ? listener_->local_endpoint() : address_; }
 
   // Accepts and keeps connections until cancelled; ends once every connection is closed. The node
-  // using this transport must stop before run() ends or the transport is destroyed.
+  // using this transport must stop before run() ends or the transport is destroyed. Without a
+  // listen() first, throws std::logic_error here, in the caller, rather than from inside a scope.
   co::task<void> run() {
-    if (!listener_) throw std::logic_error("coraft::raft::tcp_transport: listen() before run()");
-    co::scope jobs(co_await co::current_context());
-    jobs_ = &jobs;
-    jobs.spawn(accept_connections());
-    for (auto& [id, link] : links_) jobs.spawn(keep_connected(link));
-    co_await jobs.join();
-    jobs_ = nullptr;
+    if (!listener_)
+      throw std::logic_error(
+          "coraft::raft::tcp_transport: run() before listen(): call listen() (or listen_on()) first");
+    ran_ = true;
+    return serve();
   }
 
   // The members' addresses as the node's latest configuration names them (the node calls this
@@ -151,9 +150,13 @@ class tcp_transport {
     }
   }
 
-  // Any request (transport.hpp); resumes with its reply, unreachable, or cancelled().
+  // Any request (transport.hpp); resumes with its reply, unreachable, or cancelled(). Throws
+  // std::logic_error if run() was never started: no peer could ever be reached.
   template <request Args>
   co::task<co::result<typename Args::reply>> call(node_id peer, Args args) {
+    if (!ran_)
+      throw std::logic_error("coraft::raft::tcp_transport: a call to peer " + std::to_string(peer) +
+                             " before run(): spawn transport.run() beside node.run()");
     return call_as(peer, std::move(args));
   }
 
@@ -234,6 +237,16 @@ class tcp_transport {
     co::event ready;                 // set when replies gain bytes or the connection must close
     bool open = true;
   };
+
+  // run()'s work: accepts connections and keeps one to each peer.
+  co::task<void> serve() {
+    co::scope jobs(co_await co::current_context());
+    jobs_ = &jobs;
+    jobs.spawn(accept_connections());
+    for (auto& [id, link] : links_) jobs.spawn(keep_connected(link));
+    co_await jobs.join();
+    jobs_ = nullptr;
+  }
 
   static std::error_code protocol_violation() {
     return std::make_error_code(std::errc::protocol_error);
@@ -579,6 +592,7 @@ class tcp_transport {
   std::optional<typename Executor::listener> listener_;
   std::map<node_id, peer_link> links_;  // a map: a link never moves once added
   co::scope* jobs_ = nullptr;            // run()'s scope, while it runs: configure() adds to it
+  bool ran_ = false;                     // run() was called: calls may reach the peers
   co::channel<inbound_rpc> inbox_;
   std::uint64_t next_call_id_ = 0;
   io::seeded_random jitter_;  // reconnect jitter: the same seed per node id, different across ids
