@@ -371,8 +371,8 @@ class tcp_transport {
     std::vector<std::byte> greeting;
     const tcp::hello hello{self_, link.id};
     (void)wire::encode_frame<tcp::protocol>(hello, greeting, options_.frames);
-    const std::span<const std::byte> bytes(greeting);
-    if (auto sent = co_await io::write_all(executor_, connection, bytes); !sent)
+    const std::span<const std::byte> unsent(greeting);
+    if (auto sent = co_await io::write_all(executor_, connection, unsent); !sent)
       co_return sent.error();
     link.connected = true;
     ++statistics_.connections_opened;
@@ -578,8 +578,8 @@ class tcp_transport {
       }
       if (!state.open) co_return std::make_error_code(std::errc::no_buffer_space);
       std::swap(sending, state.replies);
-      const std::span<const std::byte> bytes(sending);
-      if (auto written = co_await io::write_all(executor_, connection, bytes); !written)
+      const std::span<const std::byte> unsent(sending);
+      if (auto written = co_await io::write_all(executor_, connection, unsent); !written)
         co_return written.error();
       sending.clear();
     }
