@@ -116,18 +116,14 @@ class tcp_transport {
   io::endpoint local_endpoint() const { return listener_ ? listener_->local_endpoint() : address_; }
 
   // Accepts and keeps connections until cancelled; ends once every connection is closed. The node
-  // using this transport must stop before run() ends or the transport is destroyed.
+  // using this transport must stop before run() ends or the transport is destroyed. Without a
+  // listen() first, throws std::logic_error here, in the caller, rather than from inside a scope.
   co::task<void> run() {
-    if (!listener_) throw std::logic_error("coraft::raft::tcp_transport: listen() before run()");
-    co::scope jobs(co_await co::current_context());
-    jobs_ = &jobs;
-    jobs.spawn(accept_connections());
-    for (auto& [id, link] : links_) {
-      jobs.spawn(keep_connected(link));
-      jobs.spawn(expire_calls(link));
-    }
-    co_await jobs.join();
-    jobs_ = nullptr;
+    if (!listener_)
+      throw std::logic_error(
+          "coraft::raft::tcp_transport: run() before listen(): call listen() (or listen_on()) first");
+    ran_ = true;
+    return serve();
   }
 
   // The members' addresses as the node's latest configuration names them (the node calls this
@@ -157,9 +153,13 @@ class tcp_transport {
     }
   }
 
-  // Any request (transport.hpp); resumes with its reply, unreachable, or cancelled().
+  // Any request (transport.hpp); resumes with its reply, unreachable, or cancelled(). Throws
+  // std::logic_error if run() was never started: no peer could ever be reached.
   template <request Args>
   co::task<co::result<typename Args::reply>> call(node_id peer, Args args) {
+    if (!ran_)
+      throw std::logic_error("coraft::raft::tcp_transport: a call to peer " + std::to_string(peer) +
+                             " before run(): spawn transport.run() beside node.run()");
     return call_as(peer, std::move(args));
   }
 
@@ -242,6 +242,19 @@ class tcp_transport {
     co::event ready;                 // set when replies gain bytes or the connection must close
     bool open = true;
   };
+
+  // run()'s work: accepts connections and keeps one to each peer.
+  co::task<void> serve() {
+    co::scope jobs(co_await co::current_context());
+    jobs_ = &jobs;
+    jobs.spawn(accept_connections());
+    for (auto& [id, link] : links_) {
+      jobs.spawn(keep_connected(link));
+      jobs.spawn(expire_calls(link));
+    }
+    co_await jobs.join();
+    jobs_ = nullptr;
+  }
 
   static std::error_code protocol_violation() {
     return std::make_error_code(std::errc::protocol_error);
@@ -388,8 +401,8 @@ class tcp_transport {
     std::vector<std::byte> greeting;
     const tcp::hello hello{self_, link.id};
     (void)wire::encode_frame<tcp::protocol>(hello, greeting, options_.frames);
-    const std::span<const std::byte> bytes(greeting);
-    if (auto sent = co_await io::write_all(executor_, connection, bytes); !sent)
+    const std::span<const std::byte> unsent(greeting);
+    if (auto sent = co_await io::write_all(executor_, connection, unsent); !sent)
       co_return sent.error();
     link.connected = true;
     ++statistics_.connections_opened;
@@ -595,8 +608,8 @@ class tcp_transport {
       }
       if (!state.open) co_return std::make_error_code(std::errc::no_buffer_space);
       std::swap(sending, state.replies);
-      const std::span<const std::byte> bytes(sending);
-      if (auto written = co_await io::write_all(executor_, connection, bytes); !written)
+      const std::span<const std::byte> unsent(sending);
+      if (auto written = co_await io::write_all(executor_, connection, unsent); !written)
         co_return written.error();
       sending.clear();
     }
@@ -609,6 +622,7 @@ class tcp_transport {
   std::optional<typename Executor::listener> listener_;
   std::map<node_id, peer_link> links_;  // a map: a link never moves once added
   co::scope* jobs_ = nullptr;            // run()'s scope, while it runs: configure() adds to it
+  bool ran_ = false;                     // run() was called: calls may reach the peers
   co::channel<inbound_rpc> inbox_;
   std::uint64_t next_call_id_ = 0;
   io::seeded_random jitter_;  // reconnect jitter: the same seed per node id, different across ids
