@@ -296,8 +296,8 @@ class file_storage {
     // The pieces of the gathered write, in file order, appended to `pieces`.
     void gather(std::vector<iovec>& pieces) const {
       std::size_t from = 0;
-      const auto add = [&](const std::byte* bytes, std::size_t length) {
-        if (length > 0) pieces.push_back(iovec{const_cast<std::byte*>(bytes), length});
+      const auto add = [&](const std::byte* start, std::size_t length) {
+        if (length > 0) pieces.push_back(iovec{const_cast<std::byte*>(start), length});
       };
       for (const borrowed_payload& b : borrowed) {
         add(data.data() + from, b.at - from);
