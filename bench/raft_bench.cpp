@@ -1,7 +1,7 @@
 // raft_bench — committed entries per second and commit latency of a cluster in one process.
 //
 //   raft_bench [--nodes 3|5] [--transport tcp|sim] [--fsync on|off] [--preallocate on|off]
-//              [--gather-from 1024] [--clients 64]
+//              [--gather-from 4096] [--clients 64]
 //              [--payload 256] [--rate 0] [--readers 0] [--reads index|lease] [--duration 10]
 //              [--warmup 2] [--data DIR] [--json]
 //
