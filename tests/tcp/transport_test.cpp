@@ -303,9 +303,9 @@ TEST_CASE("tcp transport: each call times out rpc_timeout after it was made, one
     unanswered_call first, second, third;
     co::scope calls(co_await co::current_context());
     calls.spawn(call(t, &first));
-    co_await t->ex.sleep_for(100ms);
+    (void)co_await t->ex.sleep_for(100ms);
     calls.spawn(call(t, &second));
-    co_await t->ex.sleep_for(50ms);
+    (void)co_await t->ex.sleep_for(50ms);
     calls.spawn(call(t, &third));
     co_await calls.join();
     for (const unanswered_call* c : {&first, &second, &third}) CHECK(c->failed - c->made >= 300ms);
