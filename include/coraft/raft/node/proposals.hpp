@@ -12,6 +12,7 @@ template <class E, transport T, storage S>
 struct node<E, T, S>::pending_proposal {
   index_t index = 0;
   term_t term = 0;
+  io::time_point proposed_at{};  // when it was appended (metrics: commit latency)
   std::error_code outcome;  // set when settled: ok (committed) or why not
   co::event settled;
   node* listed_in = nullptr;  // the node whose list holds it, while waiting
@@ -61,6 +62,7 @@ std::error_code node<E, T, S>::admit(log_entry entry, pending_proposal& pending)
   if (role_ != role::leader) return make_error_code(errc::not_leader);
   if (transfer_target_ != nobody) return make_error_code(errc::transferring_leadership);
   pending.term = current_term_;
+  pending.proposed_at = executor_.now();
   entry.term = current_term_;
   pending.index = append_local(std::move(entry));
   enlist_proposal(pending);
@@ -150,6 +152,7 @@ void node<E, T, S>::settle_proposals(std::error_code if_not_committed) {
       } else {
         const bool ours = log_.term_at(p.index) == p.term;
         p.outcome = ours ? std::error_code{} : make_error_code(errc::entry_overwritten);
+        if (ours) counters_.commit_latency.record(executor_.now() - p.proposed_at);
       }
     } else if (if_not_committed) {
       p.outcome = if_not_committed;
