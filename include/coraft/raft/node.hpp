@@ -470,6 +470,16 @@ class node {
   std::uint64_t requests_for_lost_incarnation_ = 0;   // dropped: meant for an earlier life of ours
   std::uint64_t requests_from_lost_incarnation_ = 0;  // dropped: the sender is not who it was
   node_counters counters_;  // the rest of what metrics() reports (metrics/node_metrics.hpp)
+  // The entry whose way from the leader's append to its commit is being timed (commit_latency):
+  // one at a time, so that timing costs nothing per entry; the next entry appended once it has
+  // committed is timed next. index 0: none.
+  struct timed_entry {
+    index_t index = 0;
+    term_t term = 0;
+    io::time_point appended_at{};
+  };
+  timed_entry timed_entry_;
+  void time_commit();
 
   // The election timer (§5.2, Figure 2): when a follower becomes a candidate, and when a candidacy
   // times out. Restarted only by AppendEntries or InstallSnapshot from the leader of the current

@@ -40,7 +40,7 @@ struct node_counters {
   std::uint64_t append_entries_received = 0;
   std::uint64_t append_entries_rejected = 0;  // received, and refused for a log that differs
   latency_histogram sync_latency;         // each wait for a storage write to become durable
-  latency_histogram commit_latency;       // from a proposal's append to its commit, on the leader
+  latency_histogram commit_latency;       // from the leader's append of an entry to its commit
   latency_histogram read_index_latency;   // each read_index() that yielded an index
   std::map<node_id, peer_traffic> traffic;  // by peer; a peer's record is made once, when led first
 

@@ -47,4 +47,16 @@ node_metrics node<E, T, S>::metrics() const {
   return m;
 }
 
+// The commit index has reached the timed entry: its commit latency counts if this node still leads
+// in the term that appended it (and so the entry is its own); either way, the next entry is timed.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+void node<E, T, S>::time_commit() {
+  CORAFT_ASSERT(timed_entry_.index != 0 && timed_entry_.index <= commit_index_,
+                "the entry timed has committed");
+  if (leading_ && timed_entry_.term == current_term_)
+    counters_.commit_latency.record(executor_.now() - timed_entry_.appended_at);
+  timed_entry_ = {};
+}
+
 }  // namespace coraft::raft

@@ -12,7 +12,6 @@ template <class E, transport T, storage S>
 struct node<E, T, S>::pending_proposal {
   index_t index = 0;
   term_t term = 0;
-  io::time_point proposed_at{};  // when it was appended (metrics: commit latency)
   std::error_code outcome;  // set when settled: ok (committed) or why not
   co::event settled;
   node* listed_in = nullptr;  // the node whose list holds it, while waiting
@@ -62,7 +61,6 @@ std::error_code node<E, T, S>::admit(log_entry entry, pending_proposal& pending)
   if (role_ != role::leader) return make_error_code(errc::not_leader);
   if (transfer_target_ != nobody) return make_error_code(errc::transferring_leadership);
   pending.term = current_term_;
-  pending.proposed_at = executor_.now();
   entry.term = current_term_;
   pending.index = append_local(std::move(entry));
   enlist_proposal(pending);
@@ -116,6 +114,7 @@ template <class E, transport T, storage S>
 index_t node<E, T, S>::append_local(log_entry entry) {
   const bool reconfigures = entry.kind == entry_kind::configuration;
   index_t index = log_.append(std::move(entry));
+  if (timed_entry_.index == 0) timed_entry_ = {index, current_term_, executor_.now()};
   (void)storage_.append(log_, index);
   if (reconfigures) {
     follow_log_configurations(index);  // in force at once, on the leader too (§4.1)
@@ -131,6 +130,7 @@ void node<E, T, S>::set_commit_index(index_t index) {
   if (index <= commit_index_) return;  // the commit index only grows
   CORAFT_ASSERT(index <= log_.last_index(), "commit_index <= the log's last index");
   commit_index_ = index;
+  if (timed_entry_.index != 0 && timed_entry_.index <= index) time_commit();
   commit_advanced_.set();
   settle_proposals({});
   if (leading_) after_commit_as_leader(*leading_);
@@ -152,7 +152,6 @@ void node<E, T, S>::settle_proposals(std::error_code if_not_committed) {
       } else {
         const bool ours = log_.term_at(p.index) == p.term;
         p.outcome = ours ? std::error_code{} : make_error_code(errc::entry_overwritten);
-        if (ours) counters_.commit_latency.record(executor_.now() - p.proposed_at);
       }
     } else if (if_not_committed) {
       p.outcome = if_not_committed;
