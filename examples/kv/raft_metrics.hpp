@@ -34,6 +34,8 @@ inline std::string raft_metrics_info(const coraft::raft::node_metrics& m) {
       {"log_last_index", m.last_index},
       {"log_entries", m.log_entries},
       {"log_bytes", m.log_bytes},
+      {"disk_log_entries", m.disk_log_entries},
+      {"disk_log_bytes", m.disk_log_bytes},
       {"snapshot_bytes", m.snapshot_bytes},
       {"leader_changes", m.leader_changes},
       {"append_entries_sent", m.append_entries_sent},

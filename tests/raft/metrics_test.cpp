@@ -89,6 +89,13 @@ TEST_CASE("Metrics: proposals raise the commit and applied indexes, the log, tra
     expect(c, m.last_applied == m.commit_index && m.apply_lag == 0, "everything applied when idle");
     expect(c, m.log_entries == m.last_index - m.first_index + 1, "the entries in memory");
     expect(c, m.log_bytes >= proposals * command_bytes, "the commands' bytes in the log");
+    // file_storage (the production stack's) says what its files hold: at least the log in memory,
+    // each record more than its payload. memory_storage says nothing.
+    expect(c, m.log_on_disk_known == c.production(), "the log on disk known where files hold it");
+    if (c.production()) {
+      expect(c, m.disk_log_entries >= m.log_entries, "every entry in memory in the files");
+      expect(c, m.disk_log_bytes > m.log_bytes, "records larger than their payloads");
+    }
     // Proposed one after another, each is timed, unless an entry the leader appended itself (the
     // record of incarnations) took one's turn.
     expect(c, m.commit_latency.count() >= before.commit_latency.count() + proposals - 1,

@@ -69,6 +69,11 @@ struct node_metrics {
   index_t last_index = 0;
   std::uint64_t log_entries = 0;  // entries in memory (after the snapshot)
   std::uint64_t log_bytes = 0;    // their payloads' bytes
+  // The log in the storage's files, when the storage says (file_storage does): entries and bytes
+  // of records, those a snapshot covers included until their segment goes.
+  bool log_on_disk_known = false;
+  std::uint64_t disk_log_entries = 0;
+  std::uint64_t disk_log_bytes = 0;
   index_t snapshot_index = 0;
   std::uint64_t snapshot_bytes = 0;
   std::uint64_t elections_started = 0;

@@ -23,6 +23,11 @@ node_metrics node<E, T, S>::metrics() const {
   m.last_index = log_.last_index();
   m.log_entries = log_.last_index() - log_.base_index();
   for (index_t i = log_.first_index(); i <= log_.last_index(); ++i) m.log_bytes += log_.at(i).payload.size();
+  if constexpr (requires { storage_.log_on_disk(); }) {
+    m.log_on_disk_known = true;
+    m.disk_log_entries = storage_.log_on_disk().entries;
+    m.disk_log_bytes = storage_.log_on_disk().bytes;
+  }
   m.snapshot_index = snapshot_.last_index;
   m.snapshot_bytes = snapshot_data_->size();
   m.elections_started = elections_started_;
