@@ -23,7 +23,9 @@ co::task<void> node<E, T, S>::persist_own_log(leader_state* leading) {
     leading->own_log_grew.reset();
     if (leading->own_durable_index < log_.last_index()) {
       index_t covered = log_.last_index();
+      const io::time_point sync_began = executor_.now();
       auto durable = co_await storage_.durable(storage_.last_write());
+      if (durable) counters_.sync_latency.record(executor_.now() - sync_began);
       if (!durable) {
         if (co::is_cancelled(durable.error())) co_return;
         const io::time_point now = executor_.now();
@@ -85,6 +87,7 @@ co::task<void> node<E, T, S>::replicate(peer_replication* replica_ptr, leader_st
   co::scope requests(ctx);
   peer_replication& replica = *replica_ptr;
   peer_progress& progress = replica.progress;
+  replica.traffic = &counters_.traffic_to(replica.peer);
   const auto heartbeat_interval = std::chrono::duration_cast<io::duration>(options_.heartbeat_interval);
   requests.spawn(wake_replicator_in_time(&replica));
   for (;;) {
@@ -124,6 +127,7 @@ co::task<void> node<E, T, S>::replicate(peer_replication* replica_ptr, leader_st
     if (const auto* entries = std::get_if<entries_request>(&next)) {
       append_entries_args args = next_append(entries->from, true);
       progress.entries_sent(args.entries.size(), now, log_.last_index());
+      count_entries_sent(*replica.traffic, args.entries);
       sent(std::move(args), true, for_round);
       continue;
     }
@@ -180,6 +184,7 @@ co::task<void> node<E, T, S>::send_append(peer_replication* replica_ptr, append_
   const io::time_point sent_at = executor_.now();
   const std::uint64_t number = ++leading->requests_sent;
   address(args, replica_ptr->peer);
+  ++replica_ptr->traffic->append_entries_sent;
   auto reply = co_await transport_.call(replica_ptr->peer, std::move(args));
   if (reply && observe_term(reply->term)) co_return;
   if (!still_in(role::leader, term)) co_return;
@@ -200,6 +205,7 @@ co::task<void> node<E, T, S>::send_append(peer_replication* replica_ptr, append_
       advance_commit_index(*leading);
     }
   } else {
+    ++replica.traffic->append_entries_rejected;
     replica.progress.rejected(prev, append_rejected{reply->conflict_term, reply->conflict_index},
                               from_next_index, log_);
   }

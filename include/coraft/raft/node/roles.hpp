@@ -42,6 +42,7 @@ struct node<E, T, S>::peer_replication {
   // The highest commit index a request to the peer carried: when the leader's grows past it,
   // the replicator tells the peer (next_request_decision).
   index_t commit_sent = 0;
+  peer_traffic* traffic = nullptr;  // what was sent to the peer (metrics); set by replicate()
 
   // The peer answered request number `number`, sent at `sent_at`, in the leader's term.
   void answered(std::uint64_t number, io::time_point sent_at) {
@@ -214,6 +215,7 @@ void node<E, T, S>::become(raft::role next) {
   role_ = next;
   if (next != role::candidate) campaign_for_transfer_ = false;  // that candidacy is not coming
   if (next != role::follower) leader_ = (next == role::leader) ? id_ : nobody;
+  if (next == role::leader) ++counters_.leader_changes;
   if (role_scope_) role_scope_->request_stop();
   announce_role_change();
 }
@@ -245,6 +247,7 @@ void node<E, T, S>::heard_from_leader(node_id leader) {
   heard_from_leader_at_ = executor_.now();
   if (leader_ != leader) {
     leader_ = leader;
+    ++counters_.leader_changes;
     announce_role_change();
   }
   restart_election_timer();

@@ -89,6 +89,9 @@ class basic_server_thread {
     return future.get();
   }
 
+  // The node's metrics, copied on the member's thread (request_metrics) while it runs on.
+  node_metrics metrics() { return request_metrics(*executor_, server_->node()).get(); }
+
   // Starts `c(server)` on the member's thread, in the member's scope; returns at once.
   void spawn(coroutine c) {
     executor_->post([this, c = std::move(c)] { scope_->spawn(c(*server_)); });

@@ -89,6 +89,12 @@ struct file_storage_options {
   std::size_t gather_payloads_from = 4096;
 };
 
+// The log's entries and their records' bytes in the segment files.
+struct log_disk_usage {
+  std::uint64_t entries = 0;
+  std::uint64_t bytes = 0;
+};
+
 // Counters for tests and benchmarks.
 struct file_storage_statistics {
   std::uint64_t flushes = 0;          // group commits started
@@ -113,6 +119,15 @@ class file_storage {
 
   const std::string& directory() const noexcept { return directory_; }
   const file_storage_statistics& statistics() const noexcept { return statistics_; }
+  // The log's records in its segment files, as placed (writes still queued included).
+  log_disk_usage log_on_disk() const noexcept {
+    log_disk_usage usage;
+    for (const log_segment& s : segments_.segments()) {
+      usage.entries += s.record_offsets.size();
+      usage.bytes += s.size;
+    }
+    return usage;
+  }
 
   // Reads the directory back and repairs a torn tail. Awaits the reads, the repairs and their
   // syncs; ends with the durable state, or an error naming the damaged file and offset.
