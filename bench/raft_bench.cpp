@@ -1,6 +1,7 @@
 // raft_bench — committed entries per second and commit latency of a cluster in one process.
 //
-//   raft_bench [--nodes 3|5] [--transport tcp|sim] [--fsync on|off] [--preallocate on|off] [--clients 64]
+//   raft_bench [--nodes 3|5] [--transport tcp|sim] [--fsync on|off] [--preallocate on|off]
+//              [--gather-from 4096] [--clients 64]
 //              [--payload 256] [--rate 0] [--readers 0] [--reads index|lease] [--duration 10]
 //              [--warmup 2] [--data DIR] [--json]
 //
@@ -63,6 +64,7 @@ struct settings {
   std::string transport = "tcp";
   bool fsync = true;
   bool preallocate = true;  // file_storage_options::preallocate_segments
+  std::size_t gather_from = coraft::raft::file_storage_options{}.gather_payloads_from;
   std::size_t clients = 64;
   std::size_t payload = 256;
   double rate = 0;  // proposals due per second (an open loop); 0: a closed loop
@@ -230,6 +232,7 @@ class tcp_cluster {
       config.data_directory = s.data + "/member-" + std::to_string(id);
       config.storage.sync_data = s.fsync;
       config.storage.preallocate_segments = s.preallocate;
+      config.storage.gather_payloads_from = s.gather_from;
       config.storage.segment_size = 64u << 20;
       config.node.random_seed = id;
       config.node.max_entries_per_append = 4096;
@@ -540,6 +543,7 @@ settings parse(int argc, char** argv) {
     else if (flag == "--transport") s.transport = value;
     else if (flag == "--fsync") s.fsync = value == "on";
     else if (flag == "--preallocate") s.preallocate = value == "on";
+    else if (flag == "--gather-from") s.gather_from = static_cast<std::size_t>(parse_number(flag, value));
     else if (flag == "--clients") s.clients = static_cast<std::size_t>(parse_number(flag, value));
     else if (flag == "--payload") s.payload = static_cast<std::size_t>(parse_number(flag, value));
     else if (flag == "--rate") s.rate = parse_number(flag, value);

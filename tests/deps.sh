@@ -4,6 +4,7 @@
 coraft_packages=(
   g++ clang-16 libclang-rt-16-dev   # compilers, and clang's sanitizer runtimes
   meson ninja-build pkg-config      # the build
+  cmake                             # builds a CMake project that uses coraft (tests/embedding)
   liburing-dev                      # io_uring
   libboost1.81-dev                  # Boost.Describe (Boost >= 1.77)
   libboost-program-options1.81-dev  # coraft-kv's command line (the library does not use it)

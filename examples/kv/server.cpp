@@ -93,6 +93,7 @@
 
 #include "command_line.hpp"
 #include "identity.hpp"
+#include "raft_metrics.hpp"
 #include "resp.hpp"
 #include "store.hpp"
 
@@ -945,7 +946,8 @@ class kv_server {
     text += "requests_for_lost_incarnation:" + std::to_string(status.requests_for_lost_incarnation) +
             "\r\n";
     text += "requests_from_lost_incarnation:" +
-            std::to_string(status.requests_from_lost_incarnation) + "\r\n\r\n";
+            std::to_string(status.requests_from_lost_incarnation) + "\r\n";
+    text += kv::raft_metrics_info(raft_.node().metrics()) + "\r\n";
     text += "# Keyspace\r\n";
     if (store_.size() > 0) text += "db0:keys=" + std::to_string(store_.size()) + ",expires=0,avg_ttl=0\r\n";
     return text;

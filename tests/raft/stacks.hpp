@@ -104,6 +104,7 @@ class member {
   const std::string& exit_reason() const noexcept { return exit_reason_; }
 
   virtual raft::node_status status() const = 0;
+  virtual raft::node_metrics metrics() const = 0;
   virtual void check_invariants() const = 0;
   virtual co::task<co::result<raft::node_status>> role_change(raft::node_status known) = 0;
   virtual const raft::log_window& log() const = 0;
@@ -131,6 +132,7 @@ template <class Node>
 class node_member : public member {
  public:
   raft::node_status status() const override { return node().status(); }
+  raft::node_metrics metrics() const override { return node().metrics(); }
   void check_invariants() const override { node().check_invariants(); }
   co::task<co::result<raft::node_status>> role_change(raft::node_status known) override {
     return node().role_change(known);

@@ -190,6 +190,44 @@ TEST_CASE(
   CHECK(count_with_prefix(sim_files(m), "log-") == 1);
 }
 
+TEST_CASE(
+    "file storage: payloads written from their own buffers come back as copied ones do, through "
+    "cuts of queued writes and writes of more records than a gathered write has pieces") {
+  machine m;
+  // entry_for's payloads are 5 to 70 bytes long: about half go from their own buffers.
+  const raft::file_storage_options gathering{.segment_size = 1 << 20, .gather_payloads_from = 32};
+  raft::log_window log;
+  std::uint64_t gathered_bytes = 0;
+  for (index_t i = 1; i <= 40 + 12 + 1200; ++i) {
+    const auto size = entry_for(i, 1).payload.size();
+    if (size >= 32) gathered_bytes += size;
+  }
+  {
+    sim_storage storage(m.host, data_directory, gathering);
+    REQUIRE(m.run(storage.load()));
+    append_entries(storage, log, 40, 1);
+    REQUIRE(m.run(storage.durable(storage.last_write())));
+    CHECK(storage.statistics().payload_bytes_gathered > 0);
+    // Cut inside what is queued, after a borrowed payload and before another.
+    append_entries(storage, log, 12, 1);
+    log.truncate_from(47);
+    for (int k = 0; k < 3; ++k) log.append(entry_for(log.last_index() + 1, 2));
+    storage.append(log, 47);
+    REQUIRE(m.run(storage.durable(storage.last_write())));
+    // One write of 1,200 records: the payloads past the 500th are copied.
+    append_entries(storage, log, 1200, 2);
+    REQUIRE(m.run(storage.durable(storage.last_write())));
+    CHECK(storage.statistics().payload_bytes_gathered > 0);
+    CHECK(storage.statistics().payload_bytes_gathered < gathered_bytes);
+    // Not yet durable when the machine crashes: lost, and nothing else.
+    append_entries(storage, log, 5, 2);
+  }
+  m.crash_and_restart();
+  auto state = reopen(m, gathering);
+  CHECK(state.entries.size() == 49 + 1200);
+  CHECK(std::equal(state.entries.begin(), state.entries.end(), entries_of(log).begin()));
+}
+
 TEST_CASE("file storage: group commit — concurrent appends share fsyncs") {
   machine m;
   sim_storage storage(m.host, data_directory);

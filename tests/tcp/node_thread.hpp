@@ -36,6 +36,7 @@ class node_thread {
   coraft::raft::node_status status() {
     return member_.call([](server& s) { return s.node().status(); });
   }
+  coraft::raft::node_metrics metrics() { return member_.metrics(); }
 
   // Proposes `command` and waits until it commits, or fails.
   coraft::co::result<coraft::raft::proposal> propose(std::string command) {

@@ -285,6 +285,36 @@ TEST_CASE("tcp transport: a call without a reply times out, one to a peer that i
   }(&t));
 }
 
+TEST_CASE("tcp transport: each call times out rpc_timeout after it was made, one timer serving them all") {
+  two_nodes t;
+  t.start_caller();
+  t.start_callee(/*answering=*/false);
+  co::block_on(t.ex, [](two_nodes* t) -> co::task<void> {
+    co_await until_connected(t->ex, *t->caller, 2);
+    struct unanswered_call {
+      io::time_point made{}, failed{};
+    };
+    auto call = [](two_nodes* t, unanswered_call* c) -> co::task<void> {
+      c->made = t->ex.now();
+      auto reply = co_await t->caller->call(2, raft::request_vote_args{1, 1, 0, 0});
+      CHECK(reply.error() == raft::errc::unreachable);
+      c->failed = t->ex.now();
+    };
+    unanswered_call first, second, third;
+    co::scope calls(co_await co::current_context());
+    calls.spawn(call(t, &first));
+    (void)co_await t->ex.sleep_for(100ms);
+    calls.spawn(call(t, &second));
+    (void)co_await t->ex.sleep_for(50ms);
+    calls.spawn(call(t, &third));
+    co_await calls.join();
+    for (const unanswered_call* c : {&first, &second, &third}) CHECK(c->failed - c->made >= 300ms);
+    CHECK(first.failed < second.failed);
+    CHECK(second.failed < third.failed);
+    CHECK(t->caller->statistics().calls_timed_out == 3);
+  }(&t));
+}
+
 TEST_CASE("tcp transport: a restarted peer is reconnected with backoff and calls work again") {
   two_nodes t;
   t.start_caller();

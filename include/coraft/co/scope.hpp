@@ -169,10 +169,10 @@ class scope {
 namespace detail {
 inline void spawned_child::promise_type::final_awaiter::await_suspend(
     std::coroutine_handle<promise_type> h) const noexcept {
-  scope* owner = h.promise().owner;
-  std::exception_ptr failure = std::move(h.promise().failure);
+  scope* parent = h.promise().owner;
+  std::exception_ptr thrown = std::move(h.promise().failure);
   h.destroy();  // the child's locals are gone before anyone learns it has ended
-  owner->child_ended(std::move(failure));
+  parent->child_ended(std::move(thrown));
 }
 }  // namespace detail
 

@@ -6,6 +6,8 @@
 // awaiting a million tasks that complete at once runs in constant stack space.
 #pragma once
 
+#include "coraft/requirements.hpp"
+
 #include <coroutine>
 #include <exception>
 #include <utility>

@@ -37,6 +37,7 @@
 #include "coraft/raft/log.hpp"
 #include "coraft/raft/message_sizes.hpp"
 #include "coraft/raft/messages.hpp"
+#include "coraft/raft/metrics/node_metrics.hpp"
 #include "coraft/raft/options.hpp"
 #include "coraft/raft/progress.hpp"
 #include "coraft/raft/rules.hpp"
@@ -201,6 +202,10 @@ class node {
             requests_from_lost_incarnation_};
   }
 
+  // The node's metrics (metrics/node_metrics.hpp), as one consistent copy; on the node's thread
+  // (request_metrics() asks for it from another). Costs a walk over the log in memory.
+  node_metrics metrics() const;
+
   // Membership changes (§6; node/membership.hpp). Each is refused unless this node leads, and
   // unless the latest configuration in its log is committed and not joint (change_in_progress). A
   // change of voters goes through the joint configuration C_old,new, which the leader leaves by
@@ -316,6 +321,7 @@ class node {
 
   // Replication (leader side).
   co::task<void> replicate(peer_replication* replica, leader_state* leading);
+  co::task<void> wake_replicator_in_time(peer_replication* replica);
   void learn_incarnation(peer_replication& replica, incarnation_t incarnation, leader_state& leading);
   void bind_incarnations(leader_state& leading);
   co::task<void> send_append(peer_replication* replica, append_entries_args args,
@@ -461,6 +467,17 @@ class node {
   std::uint64_t pre_votes_started_ = 0;
   std::uint64_t requests_for_lost_incarnation_ = 0;   // dropped: meant for an earlier life of ours
   std::uint64_t requests_from_lost_incarnation_ = 0;  // dropped: the sender is not who it was
+  node_counters counters_;  // the rest of what metrics() reports (metrics/node_metrics.hpp)
+  // The entry whose way from the leader's append to its commit is being timed (commit_latency):
+  // one at a time, so that timing costs nothing per entry; the next entry appended once it has
+  // committed is timed next. index 0: none.
+  struct timed_entry {
+    index_t index = 0;
+    term_t term = 0;
+    io::time_point appended_at{};
+  };
+  timed_entry timed_entry_;
+  void time_commit();
 
   // The election timer (§5.2, Figure 2): when a follower becomes a candidate, and when a candidacy
   // times out. Restarted only by AppendEntries or InstallSnapshot from the leader of the current
@@ -515,3 +532,4 @@ class node {
 #include "coraft/raft/node/membership.hpp"
 #include "coraft/raft/node/reads.hpp"
 #include "coraft/raft/node/invariants.hpp"
+#include "coraft/raft/node/metrics.hpp"

@@ -3,6 +3,7 @@
 //   raft/            the protocol: types, messages, the log window, the rules (rules.hpp), the node,
 //                    and the two contracts it is generic over (storage.hpp, transport.hpp)
 //   raft/node/       the node's coroutines, one subject per header
+//   raft/metrics/    the node's metrics (node::metrics()) and the latency histogram
 //   raft/storage/    the storage contract in memory (for tests) and on files
 //   raft/transport/  the transport contract over the simulated network and over TCP
 //   raft/server/     a node with TCP and files: a cluster member, on its own thread if wanted
@@ -10,6 +11,8 @@
 
 #include "coraft/raft/log.hpp"
 #include "coraft/raft/messages.hpp"
+#include "coraft/raft/metrics/histogram.hpp"
+#include "coraft/raft/metrics/node_metrics.hpp"
 #include "coraft/raft/node.hpp"
 #include "coraft/raft/options.hpp"
 #include "coraft/raft/protocol.hpp"

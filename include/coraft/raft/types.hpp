@@ -1,6 +1,8 @@
 // coraft/raft/types.hpp — the protocol's vocabulary: terms, indexes, node ids, entries, errors.
 #pragma once
 
+#include "coraft/wire/requirements.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>

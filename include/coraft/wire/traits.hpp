@@ -4,6 +4,8 @@
 // place guarantees the two directions agree on it.
 #pragma once
 
+#include "coraft/wire/requirements.hpp"
+
 #include <array>
 #include <concepts>
 #include <cstddef>

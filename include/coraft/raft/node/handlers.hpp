@@ -139,7 +139,9 @@ co::task<bool> node<E, T, S>::retry_until_durable(write_id w, io::duration first
   io::backoff pause(first_pause,
                     std::chrono::duration_cast<io::duration>(options_.max_storage_retry_interval));
   for (;;) {
+    const io::time_point sync_began = executor_.now();
     auto done = co_await storage_.durable(w);
+    if (done) counters_.sync_latency.record(executor_.now() - sync_began);
     if (done) co_return true;
     if (co::is_cancelled(done.error())) co_return false;
     if (!co_await executor_.sleep_for(pause.next())) co_return false;
@@ -172,6 +174,7 @@ co::task<std::optional<request_vote_reply>> node<E, T, S>::on_request_vote(reque
 template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<std::optional<append_entries_reply>> node<E, T, S>::on_append_entries(append_entries_args args) {
+  ++counters_.append_entries_received;
   observe_term(args.term);
   append_entries_reply reply;
   reply.term = current_term_;
@@ -181,6 +184,7 @@ co::task<std::optional<append_entries_reply>> node<E, T, S>::on_append_entries(a
 
   const append_decision decision = append_entries_decision(log_, commit_index_, args);
   if (const auto* rejected = std::get_if<append_rejected>(&decision)) {
+    ++counters_.append_entries_rejected;
     reply.conflict_term = rejected->conflict_term;
     reply.conflict_index = rejected->conflict_index;
     co_return reply;
@@ -223,7 +227,9 @@ co::task<std::optional<append_entries_reply>> node<E, T, S>::on_append_entries(a
   // Everything up to the match index is durable before we say so (the term change too, if there
   // was one).
   const std::uint64_t rewrites = log_rewrites_;
+  const io::time_point sync_began = executor_.now();
   if (!co_await storage_.durable(storage_.last_write())) co_return std::nullopt;
+  counters_.sync_latency.record(executor_.now() - sync_began);
   if (!still_in(args.term)) co_return append_entries_reply{current_term_};
   if (log_rewrites_ == rewrites) durable_log_index_ = std::max(durable_log_index_, accepted.match_index);
   reply.success = true;

@@ -114,6 +114,7 @@ template <class E, transport T, storage S>
 index_t node<E, T, S>::append_local(log_entry entry) {
   const bool reconfigures = entry.kind == entry_kind::configuration;
   index_t index = log_.append(std::move(entry));
+  if (timed_entry_.index == 0) timed_entry_ = {index, current_term_, executor_.now()};
   (void)storage_.append(log_, index);
   if (reconfigures) {
     follow_log_configurations(index);  // in force at once, on the leader too (§4.1)
@@ -129,6 +130,7 @@ void node<E, T, S>::set_commit_index(index_t index) {
   if (index <= commit_index_) return;  // the commit index only grows
   CORAFT_ASSERT(index <= log_.last_index(), "commit_index <= the log's last index");
   commit_index_ = index;
+  if (timed_entry_.index != 0 && timed_entry_.index <= index) time_commit();
   commit_advanced_.set();
   settle_proposals({});
   if (leading_) after_commit_as_leader(*leading_);

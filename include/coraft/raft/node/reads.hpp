@@ -24,8 +24,11 @@ template <class E, transport T, storage S>
   requires io::scheduling<E> && io::timers<E>
 co::task<co::result<index_t>> node<E, T, S>::read_index() {
   if (stopped_.is_set() || !life_) co_return make_error_code(errc::shut_down);
-  if (role_ == role::leader) co_return co_await leader_read_index();
-  co_return co_await ask_leader_read_index();
+  const io::time_point began = executor_.now();
+  auto reading = role_ == role::leader ? leader_read_index() : ask_leader_read_index();
+  co::result<index_t> read = co_await std::move(reading);
+  if (read) counters_.read_index_latency.record(executor_.now() - began);
+  co_return read;
 }
 
 // The leader's read index, as the header says. Ends with it; with leadership_lost if this node

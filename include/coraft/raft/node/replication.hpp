@@ -23,7 +23,9 @@ co::task<void> node<E, T, S>::persist_own_log(leader_state* leading) {
     leading->own_log_grew.reset();
     if (leading->own_durable_index < log_.last_index()) {
       index_t covered = log_.last_index();
+      const io::time_point sync_began = executor_.now();
       auto durable = co_await storage_.durable(storage_.last_write());
+      if (durable) counters_.sync_latency.record(executor_.now() - sync_began);
       if (!durable) {
         if (co::is_cancelled(durable.error())) co_return;
         const io::time_point now = executor_.now();
@@ -85,7 +87,9 @@ co::task<void> node<E, T, S>::replicate(peer_replication* replica_ptr, leader_st
   co::scope requests(ctx);
   peer_replication& replica = *replica_ptr;
   peer_progress& progress = replica.progress;
+  replica.traffic = &counters_.traffic_to(replica.peer);
   const auto heartbeat_interval = std::chrono::duration_cast<io::duration>(options_.heartbeat_interval);
+  requests.spawn(wake_replicator_in_time(&replica));
   for (;;) {
     // Sending does not suspend, so the loop must look for cancellation itself: once the node
     // stops, every call fails at once and hands back its window slot, and without this check a
@@ -123,6 +127,7 @@ co::task<void> node<E, T, S>::replicate(peer_replication* replica_ptr, leader_st
     if (const auto* entries = std::get_if<entries_request>(&next)) {
       append_entries_args args = next_append(entries->from, true);
       progress.entries_sent(args.entries.size(), now, log_.last_index());
+      count_entries_sent(*replica.traffic, args.entries);
       sent(std::move(args), true, for_round);
       continue;
     }
@@ -131,12 +136,39 @@ co::task<void> node<E, T, S>::replicate(peer_replication* replica_ptr, leader_st
       sent(next_append(heartbeat->prev_log_index + 1, false), false, for_round);
       continue;
     }
-    const io::time_point wake_at = std::get<no_request_until>(next).when;
-    auto woken = co_await co::with_deadline(executor_, wake_at, replica.wake.wait());
-    if (!woken.timed_out() && !*woken) break;  // cancelled
+    replica.wake_at = std::get<no_request_until>(next).when;
+    if (replica.wake_at < replica.alarm_set_for) replica.alarm_moved.set();
+    if (!co_await replica.wake.wait()) break;  // cancelled
   }
   requests.request_stop();
   co_await requests.join();
+}
+
+// The replicator's alarm: sets the peer's wake event once the time the replicator last asked
+// for (`wake_at`) has come. Most rounds end with a reply, which wakes the replicator first and
+// moves the time later; so the alarm sleeps until the time it saw, then looks again, and a round
+// costs no timer of its own (a timer raced per round allocated a stop state each time). It awaits
+// that time, or `alarm_moved` when the replicator asks for an earlier one; ends when cancelled.
+template <class E, transport T, storage S>
+  requires io::scheduling<E> && io::timers<E>
+co::task<void> node<E, T, S>::wake_replicator_in_time(peer_replication* replica_ptr) {
+  peer_replication& replica = *replica_ptr;
+  for (;;) {
+    const io::time_point now = executor_.now();
+    if (replica.wake_at <= now) {
+      replica.wake_at = io::time_point::max();
+      replica.wake.set();
+    }
+    replica.alarm_set_for = replica.wake_at;
+    replica.alarm_moved.reset();
+    if (replica.alarm_set_for == io::time_point::max()) {
+      if (!co_await replica.alarm_moved.wait()) break;
+      continue;
+    }
+    auto woken = co_await co::with_deadline(executor_, replica.alarm_set_for, replica.alarm_moved.wait());
+    if (!woken.timed_out() && !*woken) break;  // cancelled
+  }
+  replica.alarm_set_for = io::time_point::max();
 }
 
 // Sends one AppendEntries and folds its reply into the peer's progress; ends with the reply.
@@ -152,6 +184,7 @@ co::task<void> node<E, T, S>::send_append(peer_replication* replica_ptr, append_
   const io::time_point sent_at = executor_.now();
   const std::uint64_t number = ++leading->requests_sent;
   address(args, replica_ptr->peer);
+  ++replica_ptr->traffic->append_entries_sent;
   auto reply = co_await transport_.call(replica_ptr->peer, std::move(args));
   if (reply && observe_term(reply->term)) co_return;
   if (!still_in(role::leader, term)) co_return;
@@ -172,6 +205,7 @@ co::task<void> node<E, T, S>::send_append(peer_replication* replica_ptr, append_
       advance_commit_index(*leading);
     }
   } else {
+    ++replica.traffic->append_entries_rejected;
     replica.progress.rejected(prev, append_rejected{reply->conflict_term, reply->conflict_index},
                               from_next_index, log_);
   }

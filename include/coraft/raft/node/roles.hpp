@@ -17,7 +17,13 @@ struct node<E, T, S>::peer_replication {
       : peer(id), progress(leader_last_index, max_in_flight), heard_at(since) {}
   node_id peer = nobody;
   peer_progress progress;
-  co::event wake;           // new entries, a reply, or a step back to probing
+  co::event wake;           // new entries, a reply, a step back to probing, or the alarm
+  // When the replicator wants waking if nothing else wakes it first (a heartbeat's time, a
+  // pause's end); its alarm (replication.hpp) sets `wake` then. `alarm_moved` tells the alarm
+  // that the time moved earlier than the one it sleeps until.
+  io::time_point wake_at = io::time_point::max();
+  io::time_point alarm_set_for = io::time_point::max();
+  co::event alarm_moved;
   io::time_point heard_at;  // the last reply of this term (CheckQuorum); when replication to it
                             // began until the first
   co::event progressed;     // set when the match index grows (a transfer awaits it)
@@ -36,6 +42,7 @@ struct node<E, T, S>::peer_replication {
   // The highest commit index a request to the peer carried: when the leader's grows past it,
   // the replicator tells the peer (next_request_decision).
   index_t commit_sent = 0;
+  peer_traffic* traffic = nullptr;  // what was sent to the peer (metrics); set by replicate()
 
   // The peer answered request number `number`, sent at `sent_at`, in the leader's term.
   void answered(std::uint64_t number, io::time_point sent_at) {
@@ -208,6 +215,7 @@ void node<E, T, S>::become(raft::role next) {
   role_ = next;
   if (next != role::candidate) campaign_for_transfer_ = false;  // that candidacy is not coming
   if (next != role::follower) leader_ = (next == role::leader) ? id_ : nobody;
+  if (next == role::leader) ++counters_.leader_changes;
   if (role_scope_) role_scope_->request_stop();
   announce_role_change();
 }
@@ -239,6 +247,7 @@ void node<E, T, S>::heard_from_leader(node_id leader) {
   heard_from_leader_at_ = executor_.now();
   if (leader_ != leader) {
     leader_ = leader;
+    ++counters_.leader_changes;
     announce_role_change();
   }
   restart_election_timer();

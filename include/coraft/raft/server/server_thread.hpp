@@ -5,6 +5,10 @@
 // Other threads reach the member only through the executor: call() runs a function there and
 // waits for its result, spawn() starts a coroutine there. Several server_threads make a cluster in
 // one process, each member on its own core, the form the benchmarks use.
+//
+// It is a template only so that a translation unit that includes this header without using it
+// (through <coraft/coraft.hpp>, say) does not instantiate a whole server: raft::server_thread is
+// the one every program uses.
 #pragma once
 
 #include <exception>
@@ -22,18 +26,21 @@
 
 namespace coraft::raft {
 
-class server_thread {
+// `Executor` is the executor the thread owns: constructed there, run there until the end.
+template <class Executor = io::uring_executor>
+class basic_server_thread {
  public:
-  using server_type = server<io::uring_executor>;
+  using executor_type = Executor;
+  using server_type = server<Executor>;
   using coroutine = std::function<co::task<void>(server_type&)>;
 
   // Starts the member and returns once its executor runs. `application`, if given, is started
   // beside the server (to consume node().applied(), typically).
-  explicit server_thread(server_config config, coroutine application = {}) {
+  explicit basic_server_thread(server_config config, coroutine application = {}) {
     std::promise<void> ready;
     auto started = ready.get_future();
     thread_ = std::thread([this, &config, &application, &ready] {
-      io::uring_executor executor;
+      Executor executor;
       server_type member(executor, std::move(config));
       co::scope scope(executor);
       executor_ = &executor;
@@ -48,12 +55,12 @@ class server_thread {
     });
     started.get();
   }
-  server_thread(const server_thread&) = delete;
-  server_thread& operator=(const server_thread&) = delete;
+  basic_server_thread(const basic_server_thread&) = delete;
+  basic_server_thread& operator=(const basic_server_thread&) = delete;
 
   // Cancels the member's coroutines and joins the thread. Nothing is flushed on the way out: what
   // was durable stays, as after a crash.
-  ~server_thread() {
+  ~basic_server_thread() {
     executor_->post([this] {
       scope_->request_stop();
       executor_->stop();
@@ -82,6 +89,9 @@ class server_thread {
     return future.get();
   }
 
+  // The node's metrics, copied on the member's thread (request_metrics) while it runs on.
+  node_metrics metrics() { return request_metrics(*executor_, server_->node()).get(); }
+
   // Starts `c(server)` on the member's thread, in the member's scope; returns at once.
   void spawn(coroutine c) {
     executor_->post([this, c = std::move(c)] { scope_->spawn(c(*server_)); });
@@ -105,11 +115,13 @@ class server_thread {
   }
 
   std::thread thread_;
-  io::uring_executor* executor_ = nullptr;  // these three live on the thread's stack
+  Executor* executor_ = nullptr;  // these three live on the thread's stack
   server_type* server_ = nullptr;
   co::scope* scope_ = nullptr;
   mutable std::mutex mutex_;
   std::exception_ptr failure_;
 };
+
+using server_thread = basic_server_thread<>;
 
 }  // namespace coraft::raft

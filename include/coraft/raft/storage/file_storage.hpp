@@ -82,6 +82,12 @@ struct file_storage_options {
   // an append that allocates). Where the file system cannot, or the disk has not the room, the
   // segment grows as it is written, as with false.
   bool preallocate_segments = true;
+  // Payloads of at least this many bytes go to the disk from the buffers they live in (a
+  // follower's receive buffer, a proposal's), in a gathered write, instead of being copied into
+  // the storage's write buffer; smaller ones are copied. Measured with raft_bench, fsync off:
+  // gathering every payload cost 21% more CPU per entry at 256 B, about the same at 1 and 2 KiB,
+  // and 23% less at 4 KiB (bench/README.md).
+  std::size_t gather_payloads_from = 4096;
 };
 
 // Throws std::invalid_argument, naming the option and the rule, unless every option has a value
@@ -93,6 +99,12 @@ inline void validate(const file_storage_options& o) {
                                   "a segment must hold at least one record's header");
 }
 
+// The log's entries and their records' bytes in the segment files.
+struct log_disk_usage {
+  std::uint64_t entries = 0;
+  std::uint64_t bytes = 0;
+};
+
 // Counters for tests and benchmarks.
 struct file_storage_statistics {
   std::uint64_t flushes = 0;          // group commits started
@@ -100,6 +112,7 @@ struct file_storage_statistics {
   std::uint64_t directory_syncs = 0;  // fsyncs of the data directory
   std::uint64_t torn_bytes_cut = 0;   // bytes of a torn last record that load() cut off
   std::uint64_t obsolete_files_removed = 0;  // by remove_obsolete_files()
+  std::uint64_t payload_bytes_gathered = 0;  // written from their own buffers, uncopied
 };
 
 template <class Executor>
@@ -118,6 +131,15 @@ class file_storage {
 
   const std::string& directory() const noexcept { return directory_; }
   const file_storage_statistics& statistics() const noexcept { return statistics_; }
+  // The log's records in its segment files, as placed (writes still queued included).
+  log_disk_usage log_on_disk() const noexcept {
+    log_disk_usage usage;
+    for (const log_segment& s : segments_.segments()) {
+      usage.entries += s.record_offsets.size();
+      usage.bytes += s.size;
+    }
+    return usage;
+  }
 
   // Reads the directory back and repairs a torn tail. Awaits the reads, the repairs and their
   // syncs; ends with the durable state, or an error naming the damaged file and offset.
@@ -161,14 +183,15 @@ class file_storage {
       const auto where = segments_.place(format::record_size(entry), options_.segment_size);
       auto* queued = mergeable<segment_write>();
       if (!queued || where.new_segment || queued->segment != where.segment ||
-          queued->offset + queued->data.size() != where.offset) {
+          queued->offset + queued->size != where.offset) {
         pending_.push_back(step{
             id, id, false,
-            segment_write{where.segment, where.offset, spare_buffer(), where.new_segment}});
+            segment_write{where.segment, where.offset, spare_buffer(),
+                          std::exchange(spare_borrowed_, {}), 0, where.new_segment}});
         queued = &std::get<segment_write>(pending_.back().action);
       }
       pending_.back().last = id;
-      format::encode_record(queued->data, i, entry);
+      queued->add_record(i, entry, options_.gather_payloads_from);
     }
     return id;
   }
@@ -255,11 +278,62 @@ class file_storage {
  private:
   // ---- steps ------------------------------------------------------------------------------------
 
+  // A payload written from where it lives: it goes to the file after data[0, at).
+  struct borrowed_payload {
+    std::size_t at;
+    shared_bytes payload;
+  };
   struct segment_write {  // records appended to a segment
     index_t segment;
     std::uint64_t offset;
-    bytes data;
-    bool creates;  // the first write of a new segment file
+    bytes data;  // the records, but for the borrowed payloads
+    std::vector<borrowed_payload> borrowed;
+    std::uint64_t size;  // the bytes it appends: data's and the borrowed payloads'
+    bool creates;        // the first write of a new segment file
+
+    // A gathered write takes at most IOV_MAX (1,024) pieces; each borrowed payload makes two.
+    static constexpr std::size_t max_borrowed = 500;
+
+    void add_record(index_t index, const log_entry& entry, std::size_t borrow_from) {
+      format::encode_record_header(data, index, entry);
+      const std::span<const std::byte> payload = entry.payload.span();
+      if (payload.size() >= borrow_from && borrowed.size() < max_borrowed) {
+        borrowed.push_back(borrowed_payload{data.size(), entry.payload});
+      } else {
+        data.insert(data.end(), payload.begin(), payload.end());
+      }
+      size += format::record_header_size + payload.size();
+    }
+
+    // Keeps the first `length` bytes, which end where a record does.
+    void shorten_to(std::uint64_t length) {
+      std::uint64_t borrowed_before = 0;  // the bytes of the payloads kept so far
+      std::size_t kept = 0;
+      for (; kept < borrowed.size(); ++kept) {
+        const std::uint64_t starts = borrowed[kept].at + borrowed_before;
+        if (starts >= length) break;
+        borrowed_before += borrowed[kept].payload.size();
+        CORAFT_ASSERT(starts + borrowed[kept].payload.size() <= length,
+                      "a log cut falls where a record ends");
+      }
+      borrowed.resize(kept);
+      data.resize(static_cast<std::size_t>(length - borrowed_before));
+      size = length;
+    }
+
+    // The pieces of the gathered write, in file order, appended to `pieces`.
+    void gather(std::vector<iovec>& pieces) const {
+      std::size_t from = 0;
+      const auto add = [&](const std::byte* start, std::size_t length) {
+        if (length > 0) pieces.push_back(iovec{const_cast<std::byte*>(start), length});
+      };
+      for (const borrowed_payload& b : borrowed) {
+        add(data.data() + from, b.at - from);
+        add(b.payload.data(), b.payload.size());
+        from = b.at;
+      }
+      add(data.data() + from, data.size() - from);
+    }
   };
   struct segment_cut {  // a truncation (§5.3): later segments removed, the one holding `from` cut
     index_t segment;
@@ -328,6 +402,8 @@ class file_storage {
     if (!w || spare_buffers_.size() >= 4 || w->data.capacity() > 4 * 1024 * 1024) return;
     w->data.clear();
     spare_buffers_.push_back(std::move(w->data));
+    w->borrowed.clear();  // the payloads go back to their owners now
+    if (spare_borrowed_.capacity() < w->borrowed.capacity()) spare_borrowed_.swap(w->borrowed);
   }
 
   // Queue the truncation of the log before `from`.
@@ -337,7 +413,7 @@ class file_storage {
     if (queued && cut.removed.empty() && queued->segment == cut.segment &&
         queued->offset <= cut.length) {
       // The dropped records never reached the file: shorten what is queued instead of cutting it.
-      queued->data.resize(cut.length - queued->offset);
+      queued->shorten_to(cut.length - queued->offset);
       pending_.back().last = id;
       return;
     }
@@ -385,9 +461,11 @@ class file_storage {
   co::task<co::result<void>> write_segment(const segment_write& w) {
     auto f = co_await segment_file(w.segment, w.creates);
     if (!f) co_return f.error();
-    if (!w.data.empty()) {
-      const iovec piece{const_cast<std::byte*>(w.data.data()), w.data.size()};
-      if (auto r = co_await write_durably(**f, std::span(&piece, 1), w.offset); !r) co_return r;
+    if (w.size > 0) {
+      gathered_.clear();
+      w.gather(gathered_);
+      if (auto r = co_await write_durably(**f, gathered_, w.offset); !r) co_return r;
+      for (const borrowed_payload& b : w.borrowed) statistics_.payload_bytes_gathered += b.payload.size();
     }
     if (w.creates) co_return co_await sync_directory();
     co_return co::result<void>{};
@@ -580,6 +658,8 @@ class file_storage {
   std::deque<step> pending_;  // queued and not being flushed, in issue order
   std::deque<step> flushing_steps_;  // taken from pending_ by the flush in progress
   std::vector<bytes> spare_buffers_;  // segment writes' buffers, kept for the next ones
+  std::vector<borrowed_payload> spare_borrowed_;  // and the largest list of borrowed payloads
+  std::vector<iovec> gathered_;  // the pieces of the segment write under way
 
   // As durable. Changed only by the flush, as each step completes.
   write_id durable_ = 0;              // every write up to here is durable

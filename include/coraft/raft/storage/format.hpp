@@ -160,21 +160,28 @@ inline std::optional<meta_slot> decode_meta_slot(std::span<const std::byte> byte
 
 inline constexpr std::size_t record_header_size = 25;
 
-// Append the record of entry `e` at `index` to `out`.
-inline void encode_record(bytes& out, index_t index, const log_entry& e) {
+// Append the header of entry `e`'s record at `index` to `out`: its payload's bytes, which the
+// checksum covers, follow it on disk (from `out` or from wherever they live, in a gathered write).
+inline void encode_record_header(bytes& out, index_t index, const log_entry& e) {
   if (e.payload.size() > std::numeric_limits<std::uint32_t>::max()) {
     throw std::length_error("coraft::raft::format: an entry's payload must be under 4 GiB");
   }
   const std::size_t at = out.size();
-  out.resize(at + record_header_size + e.payload.size());
-  std::byte* record = out.data() + at;
-  store<std::uint32_t>(record, static_cast<std::uint32_t>(e.payload.size()));
-  store<std::uint64_t>(record + 8, e.term);
-  store<std::uint64_t>(record + 16, index);
-  record[24] = static_cast<std::byte>(e.kind);
-  std::copy(e.payload.begin(), e.payload.end(), record + record_header_size);
-  const std::span<const std::byte> whole(record, record_header_size + e.payload.size());
-  store<std::uint32_t>(record + 4, wire::crc32c(whole.subspan(8), wire::crc32c(whole.first(4))));
+  out.resize(at + record_header_size);
+  std::byte* header = out.data() + at;
+  store<std::uint32_t>(header, static_cast<std::uint32_t>(e.payload.size()));
+  store<std::uint64_t>(header + 8, e.term);
+  store<std::uint64_t>(header + 16, index);
+  header[24] = static_cast<std::byte>(e.kind);
+  const std::span<const std::byte> fields(header + 8, record_header_size - 8);
+  const std::uint32_t crc = wire::crc32c(std::span<const std::byte>(header, 4));
+  store<std::uint32_t>(header + 4, wire::crc32c(e.payload.span(), wire::crc32c(fields, crc)));
+}
+
+// Append the record of entry `e` at `index` to `out`: its header, then its payload.
+inline void encode_record(bytes& out, index_t index, const log_entry& e) {
+  encode_record_header(out, index, e);
+  out.insert(out.end(), e.payload.begin(), e.payload.end());
 }
 
 inline std::size_t record_size(const log_entry& e) noexcept {

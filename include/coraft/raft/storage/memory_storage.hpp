@@ -58,9 +58,10 @@ class memory_storage {
   }
 
   write_id append(const log_window& log, index_t from) {
-    entries_from write{from, {}};
-    for (index_t i = from; i <= log.last_index(); ++i) write.entries.push_back(log.at(i));
-    pending_.push_back({++issued_, std::move(write)});
+    entries_from appended{from, {}};
+    appended.entries.reserve(static_cast<std::size_t>(log.last_index() + 1 - from));
+    for (index_t i = from; i <= log.last_index(); ++i) appended.entries.push_back(log.at(i));
+    pending_.push_back({++issued_, std::move(appended)});
     return issued_;
   }
 

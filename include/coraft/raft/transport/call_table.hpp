@@ -35,6 +35,12 @@ class call_table {
     if (it != calls_.end() && it->first == id) calls_.erase(it);
   }
 
+  // The call waiting longest (the lowest number), or null when none waits.
+  Call* oldest() const noexcept { return calls_.empty() ? nullptr : calls_.front().second; }
+  void remove_oldest() noexcept {
+    if (!calls_.empty()) calls_.erase(calls_.begin());
+  }
+
   // Calls `f` with every waiting call, oldest first, then forgets them all.
   template <class F>
   void take_all(F&& f) {

@@ -10,6 +10,7 @@
 //   send_requests         takes every request queued for the peer and writes them with one gathered
 //                         write: entry payloads go to the socket from where they live, uncopied.
 //   read_replies          matches each reply to its waiting call by call id (pipelining).
+//   expire_calls(peer)    fails the calls to the peer that waited rpc_timeout without a reply.
 //   accept_connections    accepts peers' connections and serves each in serve_inbound:
 //   serve_inbound         checks the hello, then runs read_requests (into the node's inbox) and
 //                         send_replies until the connection fails.
@@ -72,6 +73,7 @@ struct tcp_statistics {
   std::uint64_t requests_dropped = 0;      // received while the inbox was full
   std::uint64_t replies_sent = 0;          // queued on a connection still open
   std::uint64_t calls_refused = 0;         // failed at once: peer not connected, or queue full
+  std::uint64_t calls_timed_out = 0;       // failed after waiting rpc_timeout for a reply
   std::uint64_t requests_too_large = 0;    // not sent: their frame would exceed the frame limit
   std::size_t largest_request_frame = 0;   // the largest request frame's payload sent, in bytes
 };
@@ -114,15 +116,14 @@ class tcp_transport {
   io::endpoint local_endpoint() const { return listener_ ? listener_->local_endpoint() : address_; }
 
   // Accepts and keeps connections until cancelled; ends once every connection is closed. The node
-  // using this transport must stop before run() ends or the transport is destroyed.
+  // using this transport must stop before run() ends or the transport is destroyed. Without a
+  // listen() first, throws std::logic_error here, in the caller, rather than from inside a scope.
   co::task<void> run() {
-    if (!listener_) throw std::logic_error("coraft::raft::tcp_transport: listen() before run()");
-    co::scope jobs(co_await co::current_context());
-    jobs_ = &jobs;
-    jobs.spawn(accept_connections());
-    for (auto& [id, link] : links_) jobs.spawn(keep_connected(link));
-    co_await jobs.join();
-    jobs_ = nullptr;
+    if (!listener_)
+      throw std::logic_error(
+          "coraft::raft::tcp_transport: run() before listen(): call listen() (or listen_on()) first");
+    ran_ = true;
+    return serve();
   }
 
   // The members' addresses as the node's latest configuration names them (the node calls this
@@ -146,14 +147,19 @@ class tcp_transport {
           it->second.address = *address;
         } else if (jobs_) {
           jobs_->spawn(keep_connected(it->second));
+          jobs_->spawn(expire_calls(it->second));
         }
       }
     }
   }
 
-  // Any request (transport.hpp); resumes with its reply, unreachable, or cancelled().
+  // Any request (transport.hpp); resumes with its reply, unreachable, or cancelled(). Throws
+  // std::logic_error if run() was never started: no peer could ever be reached.
   template <request Args>
   co::task<co::result<typename Args::reply>> call(node_id peer, Args args) {
+    if (!ran_)
+      throw std::logic_error("coraft::raft::tcp_transport: a call to peer " + std::to_string(peer) +
+                             " before run(): spawn transport.run() beside node.run()");
     return call_as(peer, std::move(args));
   }
 
@@ -187,7 +193,8 @@ class tcp_transport {
                                         tcp::envelope<read_index_args>>;
 
   struct pending_call {
-    std::optional<rpc_reply> reply;  // empty when the connection failed first
+    std::optional<rpc_reply> reply;  // empty when the connection failed or the time ran out first
+    io::time_point give_up_at;       // rpc_timeout after the call was made
     co::event arrived;
   };
 
@@ -202,6 +209,7 @@ class tcp_transport {
     co::event queued;                          // set when the queue gains a request
     co::event came_back;                       // set when the peer connects to us: retry at once
     call_table<pending_call> calls;  // sent or queued, awaiting a reply
+    co::event call_made;             // set when `calls` gains one
   };
 
   // One peer, as seen by the node that answers its requests.
@@ -235,15 +243,28 @@ class tcp_transport {
     bool open = true;
   };
 
+  // run()'s work: accepts connections and keeps one to each peer.
+  co::task<void> serve() {
+    co::scope jobs(co_await co::current_context());
+    jobs_ = &jobs;
+    jobs.spawn(accept_connections());
+    for (auto& [id, link] : links_) {
+      jobs.spawn(keep_connected(link));
+      jobs.spawn(expire_calls(link));
+    }
+    co_await jobs.join();
+    jobs_ = nullptr;
+  }
+
   static std::error_code protocol_violation() {
     return std::make_error_code(std::errc::protocol_error);
   }
 
   // ---- Calls (the caller's side) ----------------------------------------------------------------
 
-  // Queues one request for the peer's connection and awaits its reply, racing the rpc timeout.
-  // Ends with the reply, errc::unreachable (not connected, queue full, connection lost, timed out)
-  // or cancelled().
+  // Queues one request for the peer's connection and awaits its reply, or expire_calls saying
+  // its time is up. Ends with the reply, errc::unreachable (not connected, queue full,
+  // connection lost, timed out) or cancelled().
   template <class Args>
   co::task<co::result<typename Args::reply>> call_as(node_id peer, Args args) {
     using reply_type = typename Args::reply;
@@ -258,19 +279,41 @@ class tcp_transport {
     }
     const std::uint64_t id = ++next_call_id_;
     pending_call pending;
+    pending.give_up_at = executor_.now() + std::chrono::duration_cast<io::duration>(options_.rpc_timeout);
     link.calls.add(id, &pending);
+    link.call_made.set();
     tcp::envelope<Args> request{id, std::move(args)};
     link.queue.emplace_back(outgoing_request(std::move(request)), size);
     link.queued_bytes += size;
     link.queued.set();
 
-    auto arrived = co_await co::with_timeout(executor_, options_.rpc_timeout, pending.arrived.wait());
+    auto arrived = co_await pending.arrived.wait();
     link.calls.remove(id);
     withdraw(link, id);
     if (pending.reply && std::holds_alternative<reply_type>(*pending.reply))
       co_return std::get<reply_type>(std::move(*pending.reply));
-    if (!arrived.timed_out() && !*arrived) co_return arrived->error();  // cancelled
+    if (!arrived) co_return arrived.error();  // cancelled
     co_return make_error_code(errc::unreachable);
+  }
+
+  // Fails each call to the peer that has waited rpc_timeout. Calls are numbered as they are made
+  // and all wait equally long, so the oldest call waiting is always the next to run out of time:
+  // one timer serves them all, where a timer raced per call would cost a stop state each. Awaits
+  // the oldest call's time, or a call when none waits; ends when cancelled.
+  co::task<void> expire_calls(peer_link& link) {
+    for (;;) {
+      pending_call* oldest = link.calls.oldest();
+      if (!oldest) {
+        link.call_made.reset();
+        if (!co_await link.call_made.wait()) co_return;
+      } else if (executor_.now() < oldest->give_up_at) {
+        if (!co_await executor_.sleep_until(oldest->give_up_at)) co_return;
+      } else {
+        ++statistics_.calls_timed_out;
+        link.calls.remove_oldest();
+        oldest->arrived.set();  // with no reply: the caller withdraws the request if still queued
+      }
+    }
   }
 
   // Takes a request the caller gave up on out of the queue, if it has not been written yet.
@@ -358,8 +401,8 @@ class tcp_transport {
     std::vector<std::byte> greeting;
     const tcp::hello hello{self_, link.id};
     (void)wire::encode_frame<tcp::protocol>(hello, greeting, options_.frames);
-    const std::span<const std::byte> bytes(greeting);
-    if (auto sent = co_await io::write_all(executor_, connection, bytes); !sent)
+    const std::span<const std::byte> unsent(greeting);
+    if (auto sent = co_await io::write_all(executor_, connection, unsent); !sent)
       co_return sent.error();
     link.connected = true;
     ++statistics_.connections_opened;
@@ -565,8 +608,8 @@ class tcp_transport {
       }
       if (!state.open) co_return std::make_error_code(std::errc::no_buffer_space);
       std::swap(sending, state.replies);
-      const std::span<const std::byte> bytes(sending);
-      if (auto written = co_await io::write_all(executor_, connection, bytes); !written)
+      const std::span<const std::byte> unsent(sending);
+      if (auto written = co_await io::write_all(executor_, connection, unsent); !written)
         co_return written.error();
       sending.clear();
     }
@@ -579,6 +622,7 @@ class tcp_transport {
   std::optional<typename Executor::listener> listener_;
   std::map<node_id, peer_link> links_;  // a map: a link never moves once added
   co::scope* jobs_ = nullptr;            // run()'s scope, while it runs: configure() adds to it
+  bool ran_ = false;                     // run() was called: calls may reach the peers
   co::channel<inbound_rpc> inbox_;
   std::uint64_t next_call_id_ = 0;
   io::seeded_random jitter_;  // reconnect jitter: the same seed per node id, different across ids
