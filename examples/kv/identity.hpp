@@ -19,6 +19,8 @@
 #include <string>
 #include <system_error>
 
+#include <coraft/io/fd.hpp>
+#include <coraft/io/file_system.hpp>
 #include <coraft/raft/types.hpp>
 
 namespace kv {
@@ -43,31 +45,22 @@ namespace detail {
 }
 
 inline void write_synced(const std::string& path, const std::string& text) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot create " + path);
+  const coraft::io::unique_fd file(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!file) fail("cannot create " + path);
   std::size_t done = 0;
   while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    const ssize_t n = ::write(file.get(), text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      fail("cannot write " + path);
-    }
+    if (n < 0) fail("cannot write " + path);
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0) {
-    ::close(fd);
-    fail("cannot sync " + path);
-  }
-  ::close(fd);
+  if (::fsync(file.get()) != 0) fail("cannot sync " + path);
 }
 
 inline void sync_directory(const std::string& directory) {
-  const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) fail("cannot open " + directory);
-  const int synced = ::fsync(fd);
-  ::close(fd);
-  if (synced != 0) fail("cannot sync " + directory);
+  const coraft::io::unique_fd opened(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!opened) fail("cannot open " + directory);
+  if (::fsync(opened.get()) != 0) fail("cannot sync " + directory);
 }
 
 }  // namespace detail
@@ -102,7 +95,8 @@ inline void write_identity(const std::string& directory, const identity& mine) {
   const std::string path = identity_path(directory);
   const std::string temporary = path + ".tmp";
   detail::write_synced(temporary, text.str());
-  if (::rename(temporary.c_str(), path.c_str()) != 0) detail::fail("cannot rename " + temporary);
+  if (auto renamed = coraft::io::file_system::rename(temporary, path); !renamed)
+    throw std::system_error(renamed.error(), "cannot rename " + temporary);
   detail::sync_directory(directory);
 }
 
